@@ -1,0 +1,1 @@
+//! kiln-entities: plain data for models (see the crate docs).
