@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `entities` (default) | [`entities`] | the typed model entity, its enums, registry records, inference/training parameters |
 //! | `onnx` (default) | [`onnx`] | ONNX models as data: zero-copy decoding, external data, graph editing, summaries |
-//! | `engine-ort` (default) | `engine_ort` | ONNX Runtime: discovery, installation from PyPI, sessions |
+//! | `engine-ort` (default) | [`engine_ort`] | ONNX Runtime: discovery, installation from PyPI, sessions |
 //! | `assets` | [`assets`] | pinned files from PyPI wheels (runtime, real models, photos) |
 
 #[cfg(feature = "assets")]
@@ -18,3 +18,6 @@ pub use kiln_entities as entities;
 #[cfg(feature = "onnx")]
 #[doc(inline)]
 pub use kiln_onnx as onnx;
+#[cfg(feature = "engine-ort")]
+#[doc(inline)]
+pub use kiln_engine_ort as engine_ort;

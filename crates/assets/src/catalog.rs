@@ -66,7 +66,7 @@ static NUDENET_WHEEL: Wheel = Wheel {
     sha256: "5937dbd84e5d8e5de038f08ffea5a1bb50a08475776bf2b4795914ce0eaf0331",
 };
 
-/// YOLOv8n detector, 18 classes: `images` [N,3,320,320] -> `output0` [N,22,2100]. AGPL-3.0:
+/// YOLOv8n detector, 18 classes, trained at 320: `images` [N,3,H,W] (dynamic; 320×320 gives `output0` [N,22,2100]). AGPL-3.0:
 /// fetched at run time, never committed.
 pub static YOLOV8N: Asset = Asset {
     name: "yolov8n",

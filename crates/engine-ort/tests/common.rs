@@ -1,0 +1,34 @@
+//! Shared helpers: the process's runtime (the installed library, fetched if needed), real models,
+//! deterministic inputs.
+
+use std::path::PathBuf;
+
+use kiln_engine_ort::runtime::{self, Runtime};
+use kiln_engine_ort::{RuntimeOptions, install};
+use ndarray::{Array4, ArrayD};
+
+/// kiln's installed runtime library (fetched and verified on first use).
+pub fn library() -> PathBuf {
+    install(&RuntimeOptions::default())
+        .expect("installing the ONNX Runtime library")
+        .library
+}
+
+/// The process's runtime, started from kiln's installed library.
+pub fn runtime() -> &'static Runtime {
+    runtime::init(&RuntimeOptions::with_library(library())).expect("starting ONNX Runtime")
+}
+
+/// A real model from the pinned catalogue.
+pub fn model(asset: &kiln_assets::Asset) -> PathBuf {
+    runtime();
+    kiln_assets::fetch(asset).expect("fetching a model")
+}
+
+/// A deterministic image batch in [0, 1].
+pub fn images(batch: usize, height: usize, width: usize) -> ArrayD<f32> {
+    Array4::from_shape_fn((batch, 3, height, width), |(b, c, y, x)| {
+        ((b * 31 + c * 17 + y * 7 + x * 3) % 256) as f32 / 255.0
+    })
+    .into_dyn()
+}

@@ -1,0 +1,7 @@
+//! Integration tests of kiln-engine-ort against the real ONNX Runtime library and real models (one
+//! test binary; modules inside).
+
+mod common;
+mod runtime;
+mod sessions;
+mod threads;
