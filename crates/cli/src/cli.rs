@@ -38,8 +38,17 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Manage the ONNX Runtime library kiln runs models on.
     Runtime(RuntimeArgs),
-    // `kiln inspect MODEL [--json]` goes here, with its module in `commands/inspect.rs`, once the
-    // kiln-onnx model summary lands.
+    /// Describe an ONNX model: inputs and outputs, opsets, IR version, producer, nodes by operator,
+    /// parameters (initializers and `Constant` weights), size and metadata.
+    Inspect(InspectArgs),
+}
+
+/// `kiln inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The `.onnx` file (external data is looked up next to it, but never read).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
 }
 
 /// `kiln runtime`.

@@ -3,6 +3,7 @@
 //! A command prints its result on stdout — human text, or one JSON document with `--json` — and
 //! returns errors for [`crate::report`] to print.
 
+pub mod inspect;
 pub mod runtime;
 
 use crate::cli::{Cli, Command};
@@ -11,6 +12,6 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Runtime(args) => runtime::run(args, &cli.global),
-        // Command::Inspect(args) => inspect::run(args, &cli.global),
+        Command::Inspect(args) => inspect::run(args, &cli.global),
     }
 }
