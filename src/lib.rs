@@ -12,12 +12,12 @@
 #[cfg(feature = "assets")]
 #[doc(inline)]
 pub use kiln_assets as assets;
+#[cfg(feature = "engine-ort")]
+#[doc(inline)]
+pub use kiln_engine_ort as engine_ort;
 #[cfg(feature = "entities")]
 #[doc(inline)]
 pub use kiln_entities as entities;
 #[cfg(feature = "onnx")]
 #[doc(inline)]
 pub use kiln_onnx as onnx;
-#[cfg(feature = "engine-ort")]
-#[doc(inline)]
-pub use kiln_engine_ort as engine_ort;

@@ -35,7 +35,8 @@ pub fn run(root: &Path, mode: Mode) -> Result<()> {
         }
         Mode::Write => {
             std::fs::create_dir_all(target.parent().expect("generated file has a parent"))?;
-            std::fs::write(&target, fresh).with_context(|| format!("writing {}", target.display()))?;
+            std::fs::write(&target, fresh)
+                .with_context(|| format!("writing {}", target.display()))?;
             eprintln!("wrote {}", target.display());
             Ok(())
         }
@@ -54,7 +55,9 @@ fn generate(root: &Path) -> Result<String> {
     // instead of copying tensor data.
     config.bytes(["."]);
     config.out_dir(out.path());
-    config.compile_fds(fds).context("generating Rust code with prost-build")?;
+    config
+        .compile_fds(fds)
+        .context("generating Rust code with prost-build")?;
     let generated: PathBuf = out.path().join("onnx.rs");
     let code = std::fs::read_to_string(&generated)
         .with_context(|| format!("reading {}", generated.display()))?;

@@ -52,9 +52,15 @@ fn setup() -> Result<()> {
     let started = Instant::now();
     let missing = all.iter().filter(|a| cache.cached(a).is_none()).count();
     if missing > 0 {
-        eprintln!("fetching {missing} of {} assets into {}", all.len(), cache.root().display());
+        eprintln!(
+            "fetching {missing} of {} assets into {}",
+            all.len(),
+            cache.root().display()
+        );
     }
-    cache.fetch_all(&all).context("fetching the pinned assets")?;
+    cache
+        .fetch_all(&all)
+        .context("fetching the pinned assets")?;
     eprintln!(
         "setup: {} assets verified in {} ({:.1}s)",
         all.len(),
@@ -70,9 +76,21 @@ fn ci(root: &Path) -> Result<()> {
     run(
         root,
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )?;
-    run(root, "cargo", &["test", "--workspace", "--all-targets", "--locked"])?;
+    run(
+        root,
+        "cargo",
+        &["test", "--workspace", "--all-targets", "--locked"],
+    )?;
     run(root, "cargo", &["test", "--workspace", "--doc", "--locked"])?;
     eprintln!("ci: all checks passed");
     Ok(())
@@ -83,7 +101,15 @@ fn demo(root: &Path) -> Result<()> {
     run(
         root,
         "cargo",
-        &["run", "--quiet", "--package", "kiln-cli", "--", "runtime", "status"],
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "kiln-cli",
+            "--",
+            "runtime",
+            "status",
+        ],
     )?;
     Ok(())
 }

@@ -8,7 +8,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name();
@@ -35,7 +37,10 @@ mod tests {
             .filter(|p| !p.components().any(|c| c.as_os_str() == "generated"))
             .map(|p| {
                 let text = std::fs::read_to_string(&p).expect("readable source");
-                (p.strip_prefix(&root).expect("under root").to_path_buf(), text)
+                (
+                    p.strip_prefix(&root).expect("under root").to_path_buf(),
+                    text,
+                )
             })
             .collect()
     }
@@ -47,7 +52,10 @@ mod tests {
             .filter(|(_, text)| !text.trim_start().starts_with("//!"))
             .map(|(p, _)| p)
             .collect();
-        assert!(missing.is_empty(), "modules without a leading `//!` line: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "modules without a leading `//!` line: {missing:?}"
+        );
     }
 
     #[test]
