@@ -7,7 +7,7 @@
 //! | `entities` (default) | [`entities`] | the typed model entity, its enums, registry records, inference/training parameters |
 //! | `onnx` (default) | [`onnx`] | ONNX models as data: zero-copy decoding, external data, graph editing, summaries |
 //! | `engine-ort` (default) | [`engine_ort`] | ONNX Runtime: discovery, installation from PyPI, sessions |
-//! | `assets` | [`assets`] | pinned files from PyPI wheels (runtime, real models, photos) |
+//! | `assets` (default) | [`assets`] | pinned files from PyPI wheels (runtime, real models, photos) |
 
 #[cfg(feature = "assets")]
 #[doc(inline)]
