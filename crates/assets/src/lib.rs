@@ -132,7 +132,7 @@ pub enum AssetError {
         path: PathBuf,
     },
     /// A local file operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}", path.display())]
     Io {
         /// What was being done (`creating`, `writing`, ...).
         op: &'static str,

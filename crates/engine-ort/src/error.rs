@@ -73,7 +73,7 @@ pub enum EngineError {
     },
 
     /// A local file operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}", path.display())]
     Io {
         /// What was being done (`reading model`).
         op: &'static str,

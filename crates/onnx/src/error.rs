@@ -40,7 +40,7 @@ impl fmt::Display for Origin {
 #[non_exhaustive]
 pub enum OnnxError {
     /// A file operation failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}", path.display())]
     Io {
         /// What was being done (`opening`, `mapping`, `writing`, ...).
         op: &'static str,
@@ -52,7 +52,7 @@ pub enum OnnxError {
     },
 
     /// The bytes are not a protobuf `ModelProto`: not an ONNX file, or a truncated one.
-    #[error("{origin} is not an ONNX model (or it is truncated): {source}")]
+    #[error("{origin} is not an ONNX model (or it is truncated)")]
     Decode {
         /// Where the bytes came from.
         origin: Origin,
@@ -73,7 +73,7 @@ pub enum OnnxError {
     },
 
     /// A tensor's external data could not be read.
-    #[error("tensor {tensor:?}: {source}")]
+    #[error("tensor {tensor:?}: its external data cannot be read")]
     ExternalData {
         /// The tensor's name.
         tensor: String,
@@ -165,7 +165,7 @@ pub enum ExternalDataError {
     },
 
     /// The data file could not be opened or mapped.
-    #[error("{op} external data file {}: {source}", path.display())]
+    #[error("{op} external data file {}", path.display())]
     Io {
         /// What was being done.
         op: &'static str,

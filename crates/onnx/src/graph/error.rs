@@ -125,7 +125,7 @@ pub enum TensorError {
         location: String,
     },
     /// The external data reference is malformed, or the resolver could not read it.
-    #[error("tensor {tensor:?}: {source}")]
+    #[error("tensor {tensor:?}: its external data cannot be read")]
     ExternalData {
         /// The tensor name.
         tensor: String,
