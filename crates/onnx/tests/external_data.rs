@@ -290,7 +290,8 @@ fn load_external_data_reports_the_tensor_and_changes_nothing_on_error() {
     let before = model.proto().clone();
     let err = model.load_external_data().expect_err("escape");
     assert!(err.to_string().contains("\"w\""), "{err}");
-    assert!(err.to_string().contains("escapes"), "{err}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("escapes")), "{err:?}");
     assert_eq!(model.proto(), &before);
 }
 
