@@ -96,21 +96,22 @@ fn ci(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Until quantization lands: the runtime kiln uses, and the three real models inspected.
 fn demo(root: &Path) -> Result<()> {
     setup()?;
-    run(
-        root,
-        "cargo",
-        &[
-            "run",
-            "--quiet",
-            "--package",
-            "kiln-cli",
-            "--",
-            "runtime",
-            "status",
-        ],
-    )?;
+    let kiln = |args: &[&str]| -> Result<()> {
+        let mut all = vec!["run", "--quiet", "--package", "kiln-cli", "--"];
+        all.extend_from_slice(args);
+        run(root, "cargo", &all)
+    };
+    kiln(&["runtime", "status"])?;
+    let cache = kiln_assets::Cache::from_env();
+    for asset in kiln_assets::catalog::MODELS {
+        let path = cache.fetch(asset)?;
+        let path = path.to_str().context("cache path is not UTF-8")?;
+        kiln(&["inspect", path])?;
+    }
+    eprintln!("demo: quantizing these models arrives with `kiln quantize` (the next issue)");
     Ok(())
 }
 
