@@ -1,5 +1,6 @@
-//! kiln-engine-ort: kiln on ONNX Runtime — finding and installing the runtime library, and sessions
-//! with typed inputs and outputs.
+//! kiln-engine-ort: kiln on ONNX Runtime — finding and installing the runtime library, sessions
+//! with typed inputs and outputs, kiln-pipeline's `Engine` ([`OrtEngine`]), and measuring models
+//! ([`measure`]).
 //!
 //! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic`): building kiln never needs the
 //! library, and one binary runs with whichever compatible library a machine has. [`runtime`] finds
@@ -26,10 +27,35 @@
 //! # }
 //! ```
 //!
+//! [`OrtEngine`] implements kiln-pipeline's [`Engine`](kiln_pipeline::Engine) (POT's engine): it
+//! runs a single model over a data loader in batches through kiln-pipeline's shared predict loop
+//! ([`EngineCore::predict_with`](kiln_pipeline::EngineCore::predict_with)), supplying the one
+//! runtime-specific step — run a batch on a session, hand back the model's outputs and the statistic
+//! outputs separately. Sessions are built lazily from the model encoded in memory: a plain one, and
+//! one per statistics layout on a copy whose layout tensors are exposed as graph outputs, cached
+//! until the next `set_model`. Inputs are fed borrowed and outputs moved, so each tensor is copied
+//! once (out of ONNX Runtime). A model whose batch dimension is fixed to 1 runs sample by sample.
+//! Progress goes to an indicatif bar ([`IndicatifProgress`]) when asked ([`ProgressMode`]) and
+//! stderr is a terminal.
+//!
+//! [`measure`] measures models as kiln's peers do: size, median batch-1 latency and batch-B
+//! throughput with the peers' session options ([`measure_model`]); FP32 against INT8 in alternating
+//! rounds with one live session at a time, so speedups are measured under the same noise
+//! ([`compare`]); the operators ONNX Runtime really executes, read from the optimized graph it writes
+//! ([`executed_ops`]: `QLinearConv` against float `Conv`); and the model entity of the quantized
+//! model ([`fill_quantized_entity`]).
+//!
 //! ## Architecture invariants
 //!
 //! - This is the only kiln crate that names `ort`; no `ort` type appears in its public API, and
 //!   `ort`'s errors (the session builder's is not `Send`) are flattened into [`EngineError`].
+//!   kiln-pipeline stays runtime-agnostic: [`OrtEngine`] reports through
+//!   [`PipelineError::Engine`](kiln_pipeline::PipelineError::Engine) with the [`EngineError`] as its
+//!   source.
+//! - The engine keeps nothing per sample unless the caller asks (`KeepOutputs`,
+//!   `metric_per_sample`): memory follows the batch size, never the dataset size.
+//! - Measurements never assert speed: tests check that numbers are sane, timings are compared only
+//!   as ratios measured in one [`compare`].
 //! - One ONNX Runtime per process, started once ([`runtime::init`]); asking for another library
 //!   afterwards is an error, never a silent mismatch.
 //! - An execution provider that cannot be used is an error
@@ -41,7 +67,9 @@
 //! |---|---|---|
 //! | `cuda` | no | [`ExecutionProvider::Cuda`] through `ort`'s CUDA provider; needs an ONNX Runtime library built with CUDA (the `onnxruntime-gpu` wheel's), the `onnxruntime` wheel kiln installs is CPU-only. Without it, asking for CUDA is an `ExecutionProviderUnavailable` error. |
 
+pub mod engine;
 pub mod error;
+pub mod measure;
 pub mod runtime;
 pub mod session;
 
@@ -53,4 +81,10 @@ pub use runtime::{
 pub use session::{
     Dim, ElementType, ExecutionProvider, OptimizationLevel, OrtSession, Outputs, SessionOptions,
     TensorInfo, TensorInput, TensorOutput,
+};
+
+pub use engine::{IndicatifProgress, OrtEngine, OrtEngineConfig, ProgressMode};
+pub use measure::{
+    Comparison, ExecutedOps, InputSpec, MeasureError, MeasureOptions, Measurement,
+    MetricComparison, ModelSource, compare, executed_ops, fill_quantized_entity, measure_model,
 };

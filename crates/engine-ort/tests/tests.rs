@@ -2,6 +2,9 @@
 //! test binary; modules inside).
 
 mod common;
+mod engine;
+mod engine_memory;
+mod measure;
 mod runtime;
 mod sessions;
 mod threads;

@@ -238,6 +238,13 @@ macro_rules! tensor_types {
                 }
             }
 
+            /// The same tensor, borrowed: no element is copied (to feed owned inputs to many runs).
+            pub fn view(&self) -> TensorInput<'_> {
+                match self {
+                    $(TensorInput::$variant(array) => TensorInput::$variant(CowArray::from(array.view())),)*
+                }
+            }
+
             /// The tensor as an `ort` value: a view when contiguous, else a contiguous copy.
             pub(crate) fn to_ort(&self) -> Result<ort::session::SessionInputValue<'_>> {
                 let context = "creating an input tensor";
