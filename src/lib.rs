@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `entities` (default) | [`entities`] | the typed model entity, its enums, registry records, inference/training parameters |
 //! | `onnx` (default) | [`onnx`] | ONNX models as data: zero-copy decoding, external data, graph editing, summaries |
+//! | `pipeline` (default) | [`pipeline`] | post-training INT8 quantization: the POT contracts, statistics, algorithms, loaders, metrics |
 //! | `engine-ort` (default) | [`engine_ort`] | ONNX Runtime: discovery, installation from PyPI, sessions |
 //! | `assets` (default) | [`assets`] | pinned files from PyPI wheels (runtime, real models, photos) |
 
@@ -21,3 +22,6 @@ pub use kiln_entities as entities;
 #[cfg(feature = "onnx")]
 #[doc(inline)]
 pub use kiln_onnx as onnx;
+#[cfg(feature = "pipeline")]
+#[doc(inline)]
+pub use kiln_pipeline as pipeline;

@@ -2,4 +2,6 @@
 
 mod common;
 mod graph_edits;
+mod quantize;
 mod roundtrip;
+mod simplify;

