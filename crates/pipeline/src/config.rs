@@ -624,7 +624,10 @@ fn pot_preset(
         outlier_prob: RangeEstimator::DEFAULT_OUTLIER_PROB,
     };
     match v.as_str() {
-        Some("default") => Ok(RangeEstimatorParams::default()),
+        Some("default") => Ok(RangeEstimatorParams {
+            activations: RangeEstimator::MeanMinMax,
+            weights: RangeEstimator::MinMax,
+        }),
         Some("quantile") => Ok(RangeEstimatorParams {
             activations: quantile,
             weights: quantile,

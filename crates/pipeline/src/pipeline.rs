@@ -136,7 +136,7 @@ impl AlgorithmRegistry {
             return factory(&spec.params);
         }
         match self.check(spec)? {
-            Some(params) => crate::quantization::build(&spec.name, params),
+            Some(params) => crate::quantization::build(params),
             None => Err(PipelineError::UnknownAlgorithm {
                 name: spec.name.clone(),
                 accepted: self.names(),

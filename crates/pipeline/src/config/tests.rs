@@ -203,7 +203,7 @@ fn range_estimators_in_every_form() {
         ),
         (
             json!({"weights": {"type": "quantile"}}),
-            RangeEstimator::MeanMinMax,
+            RangeEstimator::MinMax,
             q(1e-4),
         ),
     ];

@@ -139,6 +139,14 @@ pub fn prepare(model: &Model) -> Result<Model, PipelineError> {
         graph::upgrade_opset_to_13(prepared.proto_mut(), &UpgradeOptions::default())?;
     }
     graph::simplify_for_quantization(prepared.proto_mut(), None)?;
+    // Every node gets a unique name: ignored scopes, reports and reverts refer to nodes by name.
+    let graph = graph::model_graph_mut(prepared.proto_mut())?;
+    let mut names = graph::NameGen::new(graph);
+    for node in &mut graph.node {
+        if node.name.is_empty() {
+            node.name = names.fresh(&node.op_type);
+        }
+    }
     Ok(prepared)
 }
 

@@ -7,15 +7,18 @@
 //! | [`placement`] | where Q/DQ goes: graph-aware rules, shared scales, what stays float |
 //! | [`rewrite`] | applying a placement; integer lowering of `HardSwish`/`HardSigmoid` |
 //! | [`default`] | `DefaultQuantization`: prepare, calibrate once (streaming), place, rewrite |
+//! | [`accuracy_aware`] | `AccuracyAwareQuantization`: rank layers by added error, revert one at a time |
 //!
 //! [`build`] is the hook `create_pipeline` calls for built-in algorithm names, with parameters
 //! already parsed and checked.
 
+pub mod accuracy_aware;
 pub mod default;
 pub mod placement;
 pub mod qparams;
 pub mod rewrite;
 
+pub use accuracy_aware::{AccuracyAwareQuantization, SearchReport};
 pub use default::{DefaultQuantization, Quantized};
 pub use placement::{OpClass, PlacementOptions, Plan};
 
@@ -23,14 +26,14 @@ use crate::config::AlgorithmParams;
 use crate::error::PipelineError;
 use crate::pipeline::Algorithm;
 
-/// Builds the built-in algorithm `name` from its parsed parameters.
-pub fn build(name: &str, params: AlgorithmParams) -> Result<Box<dyn Algorithm>, PipelineError> {
+/// Builds the built-in algorithm its parsed parameters name.
+pub fn build(params: AlgorithmParams) -> Result<Box<dyn Algorithm>, PipelineError> {
     match params {
         AlgorithmParams::DefaultQuantization(params) => {
             Ok(Box::new(DefaultQuantization::new(params)))
         }
-        AlgorithmParams::AccuracyAwareQuantization(_) => Err(PipelineError::NotImplemented {
-            algorithm: name.to_owned(),
-        }),
+        AlgorithmParams::AccuracyAwareQuantization(params) => {
+            Ok(Box::new(AccuracyAwareQuantization::new(params)))
+        }
     }
 }

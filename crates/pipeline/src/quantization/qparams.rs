@@ -183,7 +183,7 @@ mod tests {
         assert!(quantize_weights_per_channel(&w, 4).is_none());
         let q = quantize_weights_last_axis(&w, 3).expect("3 channels");
         assert_eq!(q.values[3], 127); // 100 is the max of channel 0
-        assert_eq!(q.values[1], -127); // -1 vs -50 in channel 1: -50 is the max
+        assert_eq!(q.values[1], -3); // -1 in channel 1, whose max is 50
         assert_eq!(q.values[4], -127);
     }
 
