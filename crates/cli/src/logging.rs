@@ -32,7 +32,8 @@ fn default_filter(global: &GlobalArgs) -> &'static str {
         return "error";
     }
     match global.verbose {
-        0 => "warn",
+        // ONNX Runtime warns on every optimized-model dump (`executed_ops`): not the user's concern.
+        0 => "warn,ort=error",
         1 => "info,ort=warn",
         2 => "debug,ort=info",
         _ => "trace",
