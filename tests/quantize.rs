@@ -13,6 +13,7 @@ use kiln::pipeline::loaders::{
     ImageFolder, MnistCsv, MnistCsvOptions, Preprocess, Rotations, read_row_indices,
 };
 use kiln::pipeline::metrics::{Agreement, AgreementKind, TopK};
+use kiln::pipeline::quantization::default::StatsCacheUse;
 use kiln::pipeline::quantization::{AccuracyAwareQuantization, DefaultQuantization};
 use kiln::pipeline::{CompressedModel, DataLoader, Engine, KeepOutputs, Metric, PredictOptions};
 
@@ -189,4 +190,41 @@ fn accuracy_aware_returns_layers_to_float_until_the_drop_is_met() {
             .expect("node exists");
         assert!(!quantized.plan.nodes.contains(&at), "{name} is float");
     }
+}
+
+#[test]
+fn calibration_statistics_are_cached_by_model_data_subset_and_layout() {
+    let csv = kiln::assets::fetch(&catalog::MNIST_5K).expect("mnist");
+    let loader: Arc<dyn DataLoader> =
+        Arc::new(MnistCsv::open(&csv, MnistCsvOptions::default()).expect("csv"));
+    let fp32 = Model::open("tests/data/selfcnn_mnist5k.onnx").expect("model");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |fingerprint: &str, subset: usize| {
+        let params = DefaultQuantizationParams {
+            stat_subset_size: subset,
+            stat_batch_size: 16,
+            stats_cache_dir: Some(dir.path().to_path_buf()),
+            data_fingerprint: Some(fingerprint.to_owned()),
+            ..Default::default()
+        };
+        let mut engine = engine(loader.clone(), None, 16);
+        DefaultQuantization::new(params)
+            .quantize(&fp32, &mut engine)
+            .expect("quantize")
+    };
+    let first = run("mnist_5k", 64);
+    assert_eq!(first.statistics_cache, StatsCacheUse::Stored);
+    let again = run("mnist_5k", 64);
+    assert_eq!(again.statistics_cache, StatsCacheUse::Hit);
+    assert_eq!(again.calibration_s, 0.0);
+    assert_eq!(
+        again.model.encode().expect("encode"),
+        first.model.encode().expect("encode")
+    );
+    // Other data or another subset: calibrated again.
+    assert_eq!(
+        run("mnist_5k v2", 64).statistics_cache,
+        StatsCacheUse::Stored
+    );
+    assert_eq!(run("mnist_5k", 32).statistics_cache, StatsCacheUse::Stored);
 }

@@ -116,6 +116,11 @@ pub struct QuantizeArgs {
     #[arg(long, conflicts_with = "labels")]
     pub rotations: bool,
 
+    /// Cache calibration statistics in this folder: a later run on the same model, data files
+    /// (names, sizes, modification times), preprocessing and subset skips calibration.
+    #[arg(long, value_name = "DIR")]
+    pub stats_cache: Option<PathBuf>,
+
     /// The accuracy metric: `top1` (needs class labels), `map50` (YOLOv8 detections against the
     /// FP32 model's), `agreement` (with the FP32 model: top-1 for classifiers, cosine otherwise).
     /// Default: `top1` when the data has class labels and the model is a classifier, else

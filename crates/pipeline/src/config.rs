@@ -15,6 +15,7 @@
 //! | `bias_correction` | `false` | kiln: measured on U8S8 QDQ models, correcting every layer at once lowered accuracy |
 //! | `target_device` | `ANY` | |
 //! | `histogram_bins` | 2048 | kiln: bins of histogram-based estimators |
+//! | `stats_cache_dir`, `data_fingerprint` | none | kiln: reuse calibration statistics for the same model, data, subset and layout |
 //! | `maximal_drop`, `drop_type` | 0.01, `absolute` | AccuracyAwareQuantization |
 //! | `ranking_subset_size` | 300 | |
 //! | `max_iter_num` | unlimited | |
@@ -405,6 +406,12 @@ pub struct DefaultQuantizationParams {
     pub target_device: TargetDevice,
     /// Bins of histogram-based estimators (even, 2 to 2^20).
     pub histogram_bins: usize,
+    /// kiln: a folder where calibration statistics are cached, keyed by the prepared model's
+    /// digest, [`data_fingerprint`](Self::data_fingerprint), the subset and the layout; a hit skips
+    /// calibration. Needs `data_fingerprint`.
+    pub stats_cache_dir: Option<std::path::PathBuf>,
+    /// kiln: an identity of the calibration data (files, preprocessing) for the statistics cache.
+    pub data_fingerprint: Option<String>,
 }
 
 impl Default for DefaultQuantizationParams {
@@ -420,6 +427,8 @@ impl Default for DefaultQuantizationParams {
             bias_correction: false,
             target_device: TargetDevice::Any,
             histogram_bins: DEFAULT_BINS,
+            stats_cache_dir: None,
+            data_fingerprint: None,
         }
     }
 }
@@ -438,6 +447,8 @@ impl DefaultQuantizationParams {
         "bias_correction",
         "target_device",
         "histogram_bins",
+        "stats_cache_dir",
+        "data_fingerprint",
     ];
 
     /// Parses `DefaultQuantization`'s `params`.
@@ -479,6 +490,14 @@ impl DefaultQuantizationParams {
             bias_correction: r.bool("bias_correction", d.bias_correction)?,
             target_device: r.choice("target_device", d.target_device, TargetDevice::NAMES)?,
             histogram_bins,
+            stats_cache_dir: match r.get("stats_cache_dir") {
+                Some(_) => Some(r.string("stats_cache_dir")?.into()),
+                None => None,
+            },
+            data_fingerprint: match r.get("data_fingerprint") {
+                Some(_) => Some(r.string("data_fingerprint")?),
+                None => None,
+            },
         })
     }
 

@@ -320,6 +320,54 @@ struct AlgorithmChoice {
     batch: usize,
 }
 
+/// A cheap identity of the calibration data for the statistics cache: every file under `--data`
+/// (relative path, size, modification time), the preprocessing argument and `--rotations`.
+fn data_identity(args: &QuantizeArgs) -> String {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                walk(&path, root, out);
+            } else {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                out.push(format!("{}:{}:{modified}", rel.display(), meta.len()));
+            }
+        }
+    }
+    let mut parts = vec![
+        args.data
+            .canonicalize()
+            .unwrap_or_else(|_| args.data.clone())
+            .display()
+            .to_string(),
+        format!("preprocess={:?}", args.preprocess),
+        format!("rotations={}", args.rotations),
+    ];
+    // A spec file's content, not only its name.
+    if let Some(spec) = args.preprocess.as_deref()
+        && let Ok(text) = std::fs::read_to_string(spec)
+    {
+        parts.push(text);
+    }
+    if args.data.is_dir() {
+        walk(&args.data, &args.data, &mut parts);
+    } else if let Ok(meta) = std::fs::metadata(&args.data) {
+        parts.push(format!("{}", meta.len()));
+    }
+    kiln_pipeline::stats::fingerprint(parts)
+}
+
 impl AlgorithmChoice {
     /// Checks `--max-drop` and builds and parses the configuration (so a bad `--ignore` pattern
     /// fails here, before any work).
@@ -342,6 +390,12 @@ impl AlgorithmChoice {
             && let Value::Object(map) = &mut params
         {
             map.insert("ignored_scope".into(), json!({ "patterns": args.ignore }));
+        }
+        if let Some(dir) = &args.stats_cache
+            && let Value::Object(map) = &mut params
+        {
+            map.insert("stats_cache_dir".into(), json!(dir));
+            map.insert("data_fingerprint".into(), json!(data_identity(args)));
         }
         let name = match args.max_drop {
             Some(drop) => {

@@ -20,9 +20,10 @@ use crate::config::DefaultQuantizationParams;
 use crate::engine::{Engine, PredictOptions};
 use crate::error::PipelineError;
 use crate::model::CompressedModel;
+use crate::model::model_digest;
 use crate::pipeline::{Algorithm, AlgorithmReport};
 use crate::sampler::SubsetSampler;
-use crate::stats::{MseOptions, StatsLayout};
+use crate::stats::{MseOptions, StatsCache, StatsKey, StatsLayout, fingerprint};
 
 /// POT's `DefaultQuantization` on ONNX QDQ (see the module docs).
 #[derive(Debug, Clone)]
@@ -46,8 +47,22 @@ pub struct Quantized {
     pub rewrite: RewriteReport,
     /// Samples calibrated on.
     pub samples: usize,
-    /// Seconds spent calibrating.
+    /// Seconds spent calibrating (0 on a statistics-cache hit).
     pub calibration_s: f64,
+    /// Whether the statistics came from the cache.
+    pub statistics_cache: StatsCacheUse,
+}
+
+/// How the statistics cache was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsCacheUse {
+    /// No cache configured.
+    Off,
+    /// The statistics were found in the cache: no calibration ran.
+    Hit,
+    /// Calibration ran and its statistics were stored.
+    Stored,
 }
 
 impl DefaultQuantization {
@@ -110,10 +125,34 @@ impl DefaultQuantization {
                 reason: "the data loader has no samples to calibrate on".to_owned(),
             });
         }
-        let predicted = engine.predict(&PredictOptions::new().stats(&layout).sampler(&sampler))?;
+        // The statistics cache: same prepared model, data, subset and layout -> same statistics.
+        let cache = match (&self.params.stats_cache_dir, &self.params.data_fingerprint) {
+            (Some(dir), Some(data)) => {
+                let subset = fingerprint(sampler.indices().iter().map(|i| i.to_le_bytes()));
+                let key = StatsKey::new(
+                    &model_digest(&prepared)?,
+                    &format!("{data}/{subset}"),
+                    &layout,
+                );
+                Some((StatsCache::new(dir), key))
+            }
+            _ => None,
+        };
+        let cached = cache.as_ref().and_then(|(c, key)| c.load(key));
+        let cache_hit = cached.is_some();
+        let (statistics, calibration_s) = match cached {
+            Some(statistics) => (statistics, 0.0),
+            None => {
+                let predicted =
+                    engine.predict(&PredictOptions::new().stats(&layout).sampler(&sampler))?;
+                if let Some((c, key)) = &cache {
+                    c.store(key, &predicted.statistics)?;
+                }
+                (predicted.statistics, predicted.wall_s)
+            }
+        };
         let mse = MseOptions::default();
-        let ranges: HashMap<String, (f32, f32)> = predicted
-            .statistics
+        let ranges: HashMap<String, (f32, f32)> = statistics
             .iter()
             .filter_map(|(tensor, stats)| Some((tensor.to_owned(), estimator.range(stats, &mse)?)))
             .collect();
@@ -126,7 +165,12 @@ impl DefaultQuantization {
             model,
             rewrite,
             samples,
-            calibration_s: predicted.wall_s,
+            calibration_s,
+            statistics_cache: match (&cache, cache_hit) {
+                (None, _) => StatsCacheUse::Off,
+                (Some(_), true) => StatsCacheUse::Hit,
+                (Some(_), false) => StatsCacheUse::Stored,
+            },
         })
     }
 }
@@ -220,5 +264,6 @@ pub fn details(q: &Quantized) -> serde_json::Value {
         "lowered_hard_activations": q.rewrite.lowered_activations,
         "calibration_samples": q.samples,
         "calibration_s": q.calibration_s,
+        "statistics_cache": q.statistics_cache,
     })
 }
