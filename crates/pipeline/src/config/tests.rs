@@ -632,6 +632,7 @@ prop_compose! {
         bias_correction in any::<bool>(),
         device in 0usize..3,
         half_bins in 1usize..4096,
+        cache in prop::option::of(("[a-z]{1,8}", "[0-9a-f]{8}")),
     ) -> DefaultQuantizationParams {
         DefaultQuantizationParams {
             preset: if mixed { Preset::Mixed } else { Preset::Performance },
@@ -644,6 +645,8 @@ prop_compose! {
             bias_correction,
             target_device: [TargetDevice::Any, TargetDevice::Cpu, TargetDevice::Gpu][device],
             histogram_bins: 2 * half_bins,
+            stats_cache_dir: cache.as_ref().map(|(dir, _)| std::path::PathBuf::from(dir)),
+            data_fingerprint: cache.map(|(_, fingerprint)| fingerprint),
         }
     }
 }
