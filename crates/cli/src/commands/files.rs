@@ -61,6 +61,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), InputError> {
     };
     let mut file = tempfile::NamedTempFile::new_in(parent_dir(path)).map_err(error)?;
     file.write_all(bytes).map_err(error)?;
+    // Temporary files are created private (0600); a report is an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(error)?;
+    }
     file.as_file().sync_all().map_err(error)?;
     file.persist(path).map_err(|e| error(e.error))?;
     Ok(())
