@@ -14,7 +14,8 @@
 //! - without a statistics layout (or with one whose tensors are all graph inputs or outputs), a
 //!   session on the model as it is;
 //! - with a layout, a session on a copy of the model whose layout tensors are exposed as typed graph
-//!   outputs ([`add_stat_outputs`]). Sessions are keyed by the set of exposed tensors, so repeated
+//!   outputs ([`add_stat_reductions`]: min/max reduced per sample inside the graph, other
+//!   statistics' tensors exposed whole). Sessions are keyed by the set of exposed tensors, so repeated
 //!   calibration runs with the same layout reuse one; at most [`MAX_STATS_SESSIONS`] are kept (least
 //!   recently used first out), so memory stays bounded.
 //!
@@ -50,7 +51,7 @@ use std::sync::Arc;
 use kiln_onnx::graph::Dim as OnnxDim;
 use kiln_onnx::graph::TensorType;
 use kiln_onnx::{Model, OnnxError, SaveOptions};
-use kiln_pipeline::stats::add_stat_outputs;
+use kiln_pipeline::stats::{InGraphStats, add_stat_reductions};
 use kiln_pipeline::{
     BatchOutputs, BatchSampler, CompressedModel, DataLoader, Engine, EngineCore, Metric,
     PipelineError, PredictOptions, Prediction, StatsLayout, TensorMap,
@@ -328,15 +329,17 @@ impl LoadedModel {
             Some(at) => self.stats_sessions.remove(at),
             None => {
                 let mut model = self.model.clone();
-                let added = add_stat_outputs(model.graph_mut(), layout)?;
+                let opset = kiln_onnx::graph::opset_version(model.proto(), "").unwrap_or(13);
+                let in_graph = add_stat_reductions(model.graph_mut(), layout, opset)?;
                 tracing::debug!(
                     model = %self.name,
-                    added = added.added.len(),
-                    existing = added.existing.len(),
-                    "exposing statistics tensors as graph outputs"
+                    reduced = in_graph.reduced.len(),
+                    exposed = in_graph.exposed.len(),
+                    "statistics: min/max reduced in the graph, other tensors exposed"
                 );
-                let session =
+                let mut session =
                     build_session(runtime, &model, options).map_err(|e| e.context(&self.name))?;
+                session.in_graph = in_graph;
                 self.stats_sessions
                     .truncate(MAX_STATS_SESSIONS.saturating_sub(1));
                 (exposed, session)
@@ -402,6 +405,9 @@ fn build_session(
 /// A session with what each batch needs to know about it.
 struct EngineSession {
     session: OrtSession,
+    /// Statistics reduced inside the graph (min/max per sample), turned back into batches for the
+    /// collector after each run.
+    in_graph: InGraphStats,
     /// Declared inputs, in order.
     inputs: Vec<String>,
     /// Some input's batch dimension is fixed to 1.
@@ -417,6 +423,7 @@ impl EngineSession {
             .any(|i| i.shape.first() == Some(&Dim::Fixed(1)));
         EngineSession {
             session,
+            in_graph: InGraphStats::default(),
             inputs,
             batch_one,
         }
@@ -479,6 +486,7 @@ impl EngineSession {
                 batch.extra.insert(name, tensor);
             }
         }
+        self.in_graph.assemble(&mut batch.extra)?;
         Ok(batch)
     }
 }

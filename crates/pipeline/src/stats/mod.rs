@@ -28,6 +28,7 @@
 
 mod cache;
 mod histogram;
+mod in_graph;
 mod reducers;
 mod scan;
 
@@ -47,6 +48,7 @@ use crate::tensor::{Tensor, TensorMap};
 
 pub use cache::{StatsCache, StatsKey, data_fingerprint, fingerprint};
 pub use histogram::{DEFAULT_BINS, Histogram, HistogramReducer, MAX_BINS, MseOptions};
+pub use in_graph::{InGraphStats, add_stat_reductions};
 pub use reducers::{
     ChannelMeanReducer, MeanMinMaxReducer, MinMaxReducer, PerChannelReducer, Reducer,
 };

@@ -1,0 +1,156 @@
+//! Min/max statistics reduced inside the graph: `ReduceMin`/`ReduceMax` per sample, so the engine
+//! reads two numbers per sample and tensor instead of the whole activation.
+//!
+//! Exposing a tensor as a graph output makes the runtime copy it out every batch (tens of MB per
+//! sample for a detector) and the collector scan it again. For the statistics that only need each
+//! sample's extremes ([`StatKind::Min`], [`StatKind::Max`], [`StatKind::MeanMin`],
+//! [`StatKind::MeanMax`]) the runtime can reduce in place: `Reshape(t, [0, -1])` then
+//! `ReduceMin`/`ReduceMax` over axis 1 give `[N]` per-sample extremes. [`InGraphStats::assemble`]
+//! turns the two outputs into an `[N, 2]` batch under the tensor's own name, whose per-sample and
+//! global extremes are exactly those of the tensor, so the [`StatsCollector`](super::StatsCollector)
+//! needs no special case. Tensors needing other statistics (histograms, per-channel) are exposed
+//! whole, as [`add_stat_outputs`](super::add_stat_outputs) does.
+
+use kiln_onnx::graph::{
+    self, AddOutputsOptions, GraphIndex, NameGen, NodeBuilder, tensor_from_values,
+    tensor_type_proto,
+};
+use kiln_onnx::proto::tensor_proto::DataType;
+use kiln_onnx::proto::{GraphProto, ValueInfoProto};
+use ndarray::Array2;
+
+use super::{StatKind, StatsLayout};
+use crate::error::PipelineError;
+use crate::tensor::{Tensor, TensorMap};
+
+/// Which tensors are reduced in the graph, and the outputs carrying their extremes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InGraphStats {
+    /// `(tensor, per-sample min output, per-sample max output)`.
+    pub reduced: Vec<(String, String, String)>,
+    /// Tensors exposed whole.
+    pub exposed: Vec<String>,
+}
+
+/// Whether every statistic of `kinds` can be computed from per-sample extremes.
+fn extremes_suffice(kinds: &[StatKind]) -> bool {
+    kinds.iter().all(|k| {
+        matches!(
+            k,
+            StatKind::Min | StatKind::Max | StatKind::MeanMin | StatKind::MeanMax
+        )
+    })
+}
+
+/// Adds per-sample `ReduceMin`/`ReduceMax` outputs for the layout's tensors that only need
+/// extremes, and exposes the others whole. Graph inputs are skipped (the engine has them).
+/// `opset` is the model's default-domain opset (`ReduceMin` takes `axes` as an input from 18).
+pub fn add_stat_reductions(
+    graph: &mut GraphProto,
+    layout: &StatsLayout,
+    opset: i64,
+) -> Result<InGraphStats, PipelineError> {
+    let index = GraphIndex::new(graph)?;
+    let mut names = NameGen::new(graph);
+    let mut result = InGraphStats::default();
+    let mut nodes = Vec::new();
+    let mut outputs = Vec::new();
+    let shape = names.fresh("kiln_stats_flatten_shape");
+    let axes = names.fresh("kiln_stats_axes");
+    for (tensor, kinds) in layout.iter() {
+        if graph.input.iter().any(|i| i.name == tensor) {
+            continue;
+        }
+        let scalar = index.rank(tensor) == Some(0);
+        let float = index.elem_type(tensor).is_none_or(|t| t == DataType::Float);
+        if !extremes_suffice(kinds) || scalar || !float {
+            result.exposed.push(tensor.to_owned());
+            continue;
+        }
+        let flat = names.fresh(&format!("{tensor}_kiln_flat"));
+        nodes.push(
+            NodeBuilder::new("Reshape")
+                .name(names.fresh(&format!("{tensor}_kiln_Reshape")))
+                .inputs([tensor, shape.as_str()])
+                .output(flat.clone())
+                .build(),
+        );
+        let mut pair = Vec::new();
+        for op in ["ReduceMin", "ReduceMax"] {
+            let out = names.fresh(&format!("{tensor}_kiln_{op}"));
+            let mut node = NodeBuilder::new(op)
+                .name(names.fresh(&format!("{tensor}_kiln_{op}")))
+                .input(flat.clone())
+                .output(out.clone())
+                .attr_i("keepdims", 0);
+            node = if opset >= 18 {
+                node.input(axes.clone())
+            } else {
+                node.attr_ints("axes", [1])
+            };
+            nodes.push(node.build());
+            outputs.push(out.clone());
+            pair.push(out);
+        }
+        let (min, max) = (pair[0].clone(), pair[1].clone());
+        result.reduced.push((tensor.to_owned(), min, max));
+    }
+    if !result.reduced.is_empty() {
+        graph
+            .initializer
+            .push(tensor_from_values(&shape, &[2], &[0i64, -1])?);
+        if opset >= 18 {
+            graph
+                .initializer
+                .push(tensor_from_values(&axes, &[1], &[1i64])?);
+        }
+        graph.node.extend(nodes);
+        // Per-sample extremes: float tensors of shape [N], declared without a shape.
+        let mut float = tensor_type_proto(DataType::Float as i32, &[]);
+        if let Some(kiln_onnx::proto::type_proto::Value::TensorType(t)) = float.value.as_mut() {
+            t.shape = None;
+        }
+        for name in outputs {
+            graph.output.push(ValueInfoProto {
+                name,
+                r#type: Some(float.clone()),
+                ..Default::default()
+            });
+        }
+    }
+    graph::add_outputs(graph, &result.exposed, &AddOutputsOptions::default())?;
+    Ok(result)
+}
+
+impl InGraphStats {
+    /// Replaces each reduced tensor's two outputs in `extra` by an `[N, 2]` batch of its per-sample
+    /// `[min, max]`, under the tensor's name.
+    pub fn assemble(&self, extra: &mut TensorMap) -> Result<(), PipelineError> {
+        for (tensor, min, max) in &self.reduced {
+            let (Some(Tensor::F32(lo)), Some(Tensor::F32(hi))) =
+                (extra.remove(min), extra.remove(max))
+            else {
+                return Err(PipelineError::Output {
+                    name: tensor.clone(),
+                    reason: "the in-graph min/max reductions did not come back as float tensors"
+                        .to_owned(),
+                });
+            };
+            let lo: Vec<f32> = lo.iter().copied().collect();
+            let hi: Vec<f32> = hi.iter().copied().collect();
+            if lo.len() != hi.len() {
+                return Err(PipelineError::Output {
+                    name: tensor.clone(),
+                    reason: format!("{} minima but {} maxima", lo.len(), hi.len()),
+                });
+            }
+            let mut pairs = Array2::<f32>::zeros((lo.len(), 2));
+            for (i, (a, b)) in lo.iter().zip(&hi).enumerate() {
+                pairs[[i, 0]] = *a;
+                pairs[[i, 1]] = *b;
+            }
+            extra.insert(tensor.clone(), pairs.into_dyn());
+        }
+        Ok(())
+    }
+}
