@@ -348,6 +348,31 @@ fn yolov8n_statistics_equal_a_naive_reduction_of_the_exposed_tensors() {
         .expect("statistics again");
     assert_eq!(engine.session_count(), 2);
     assert_eq!(again.statistics, prediction.statistics);
+
+    // Extremes only: reduced per sample inside the graph, not exposed; the same values.
+    let extremes = names.iter().fold(StatsLayout::new(), |layout, name| {
+        layout.with(
+            *name,
+            [
+                StatKind::Min,
+                StatKind::Max,
+                StatKind::MeanMin,
+                StatKind::MeanMax,
+            ],
+        )
+    });
+    let reduced = engine
+        .predict(&PredictOptions::new().stats(&extremes))
+        .expect("in-graph statistics");
+    for name in &names {
+        let (a, b) = (
+            &prediction.statistics.tensors[*name],
+            &reduced.statistics.tensors[*name],
+        );
+        assert_eq!((a.min(), a.max()), (b.min(), b.max()), "{name}");
+        assert_eq!(a.mean_max(), b.mean_max(), "{name}");
+        assert_eq!(b.samples, 5, "{name}");
+    }
     engine.set_model(&yolo).expect("set model again");
     assert_eq!(engine.session_count(), 0, "a new model drops the sessions");
 }
