@@ -152,10 +152,11 @@ impl DefaultQuantization {
             }
         };
         let mse = MseOptions::default();
-        let ranges: HashMap<String, (f32, f32)> = statistics
+        let mut ranges: HashMap<String, (f32, f32)> = statistics
             .iter()
             .filter_map(|(tensor, stats)| Some((tensor.to_owned(), estimator.range(stats, &mse)?)))
             .collect();
+        plan.fill_covered(&mut ranges);
 
         let (model, rewrite) = build(&prepared, &plan, &ranges)?;
         Ok(Quantized {

@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use kiln_onnx::graph::{Consumer, GraphIndex, Producer};
+use kiln_onnx::graph::{Consumer, GraphIndex, NodeExt, Producer};
 use kiln_onnx::proto::GraphProto;
 
 use crate::config::IgnoredScope;
@@ -122,6 +122,11 @@ pub struct Plan {
     pub weights: Vec<WeightSite>,
     /// Constant float inputs of quantized `Add`/`Mul`/`Concat` nodes, quantized to U8.
     pub constants: BTreeSet<String>,
+    /// Group members whose values are always within another member's range: a data-movement
+    /// op's output (within its input's) and a `Concat`'s inputs (within its output's). Their
+    /// statistics add nothing to the group's range, so calibration skips them:
+    /// tensor -> the member covering it.
+    pub covered: BTreeMap<String, String>,
 }
 
 impl Plan {
@@ -132,9 +137,33 @@ impl Plan {
             .position(|g| g.iter().any(|t| t == tensor))
     }
 
-    /// Every tensor whose statistics the plan needs.
+    /// Every tensor whose statistics the plan needs: the group members no other member covers.
     pub fn stat_tensors(&self) -> BTreeSet<&str> {
-        self.groups.iter().flatten().map(String::as_str).collect()
+        self.groups
+            .iter()
+            .flatten()
+            .filter(|t| !self.covered.contains_key(*t))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// Completes `ranges` for covered tensors with the range of the member covering them (a
+    /// superset), so a later plan that needs one of them on its own still finds a range.
+    pub fn fill_covered(&self, ranges: &mut std::collections::HashMap<String, (f32, f32)>) {
+        for t in self.covered.keys() {
+            let mut cover = t;
+            let mut hops = 0;
+            while let Some(next) = self.covered.get(cover) {
+                cover = next;
+                hops += 1;
+                if hops > self.covered.len() {
+                    break;
+                }
+            }
+            if let Some(&range) = ranges.get(cover) {
+                ranges.entry(t.clone()).or_insert(range);
+            }
+        }
     }
 }
 
@@ -303,9 +332,15 @@ pub fn plan(
         }
         match class {
             Some(OpClass::PassThrough) => {
+                // Cubic resizing can overshoot its input's range; every other data-movement op
+                // only moves or selects values.
+                let keeps_values = !(n.op_type == "Resize" && n.attr_s("mode") == Some("cubic"));
                 if let Some(x) = inputs.first() {
                     for o in n.output.iter().filter(|o| !o.is_empty()) {
                         groups.union(o, x);
+                        if keeps_values && o != x {
+                            plan.covered.insert(o.clone(), x.clone());
+                        }
                     }
                 }
             }
@@ -313,6 +348,9 @@ pub fn plan(
                 if let Some(o) = n.output.first() {
                     for x in &inputs {
                         groups.union(o, x);
+                        if x != o && !plan.covered.contains_key(o) {
+                            plan.covered.insert(x.clone(), o.clone());
+                        }
                     }
                 }
             }
