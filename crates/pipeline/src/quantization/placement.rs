@@ -422,3 +422,148 @@ pub fn plan(
         .collect();
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use kiln_onnx::graph::{NodeBuilder, tensor_from_values};
+    use kiln_onnx::proto::{GraphProto, ValueInfoProto};
+
+    use super::*;
+
+    fn node(
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+    ) -> kiln_onnx::proto::NodeProto {
+        NodeBuilder::new(op)
+            .name(name)
+            .inputs(inputs.iter().copied())
+            .outputs(outputs.iter().copied())
+            .build()
+    }
+
+    /// x -> Conv(w1,b1) -> Relu -> MaxPool ----------\
+    ///   \-> Conv(w2) -> HardSwish -------------------> Concat -> Conv(w3) -> Softmax -> y
+    fn graph() -> GraphProto {
+        let w = |name: &str| {
+            tensor_from_values(name, &[2, 2, 1, 1], &[1f32, 0.5, -0.5, 1.0]).expect("w")
+        };
+        GraphProto {
+            node: vec![
+                node("Conv", "conv1", &["x", "w1", "b1"], &["c1"]),
+                node("Relu", "relu", &["c1"], &["r1"]),
+                node("MaxPool", "pool", &["r1"], &["p1"]),
+                node("Conv", "conv2", &["x", "w2"], &["c2"]),
+                node("HardSwish", "hswish", &["c2"], &["h2"]),
+                node("Concat", "concat", &["p1", "h2"], &["cat"]),
+                node("Conv", "conv3", &["cat", "w3"], &["c3"]),
+                node("Softmax", "softmax", &["c3"], &["y"]),
+            ],
+            initializer: vec![
+                w("w1"),
+                tensor_from_values("b1", &[2], &[0.1f32, 0.2]).expect("b1"),
+                w("w2"),
+                tensor_from_values("w3", &[2, 4, 1, 1], &[0.1f32; 8]).expect("w3"),
+            ],
+            input: vec![ValueInfoProto {
+                name: "x".into(),
+                ..Default::default()
+            }],
+            output: vec![ValueInfoProto {
+                name: "y".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn names<'a>(g: &GraphProto, nodes: impl IntoIterator<Item = &'a usize>) -> Vec<String> {
+        nodes.into_iter().map(|&i| g.node[i].name.clone()).collect()
+    }
+
+    #[test]
+    fn placement_follows_the_rules() {
+        let g = graph();
+        let placed = super::plan(&g, &PlacementOptions::default(), &|_| None).expect("plan");
+        // conv3's output feeds only the float Softmax: conv3 keeps float weights (rule 4).
+        assert_eq!(
+            names(&g, &placed.nodes),
+            ["conv1", "relu", "pool", "conv2", "hswish", "concat"]
+        );
+        // c1 feeds only the Relu after a quantized Conv: fused, no Q/DQ (rule 6). The Concat
+        // output is read by conv3 (kept, compute) so it is quantized for it.
+        let tensors: Vec<&str> = placed.tensors.iter().map(String::as_str).collect();
+        assert_eq!(tensors, ["c2", "cat", "h2", "p1", "r1", "x"]);
+        // Weights and biases of the two quantized convolutions, per channel on axis 0.
+        let weights: Vec<(&str, Option<usize>, Option<&str>)> = placed
+            .weights
+            .iter()
+            .map(|w| (w.tensor.as_str(), w.axis, w.bias.as_deref()))
+            .collect();
+        assert_eq!(
+            weights,
+            [("w1", Some(0), Some("b1")), ("w2", Some(0), None)]
+        );
+        // MaxPool shares its input's scale; Concat shares one scale for inputs and output.
+        let group = placed.group_of("cat").expect("cat has a group");
+        for t in ["p1", "h2", "r1"] {
+            assert_eq!(placed.group_of(t), Some(group), "{t}");
+        }
+        // Covered members are not calibrated: p1 within r1, p1 and h2 within cat.
+        let stats: Vec<&str> = placed.stat_tensors().into_iter().collect();
+        assert_eq!(stats, ["c2", "cat", "r1", "x"]);
+        let mut ranges = std::collections::HashMap::from([
+            ("cat".to_owned(), (-1.0, 4.0)),
+            ("r1".to_owned(), (0.0, 3.0)),
+        ]);
+        placed.fill_covered(&mut ranges);
+        assert_eq!(
+            ranges["p1"],
+            (-1.0, 4.0),
+            "p1 is covered by the Concat output"
+        );
+        assert_eq!(ranges["h2"], (-1.0, 4.0));
+    }
+
+    #[test]
+    fn ignored_and_unsupported_nodes_stay_float() {
+        let g = graph();
+        let ignored = IgnoredScope::new(vec!["conv2".into()], vec![], &[]).expect("scope");
+        let options = PlacementOptions {
+            ignored,
+            ..PlacementOptions::default()
+        };
+        let placed = super::plan(&g, &options, &|_| None).expect("plan");
+        let kept = names(&g, &placed.nodes);
+        assert!(!kept.contains(&"conv2".to_owned()), "{kept:?}");
+        // The ignored conv's float output is quantized again for its (quantized) reader.
+        assert!(kept.contains(&"hswish".to_owned()), "{kept:?}");
+        assert!(placed.weights.iter().all(|w| w.tensor != "w2"));
+        // With the Concat ignored, nothing after it is quantized and conv3 stays float.
+        let ignored = IgnoredScope::new(vec![], vec!["Concat".into()], &[]).expect("scope");
+        let options = PlacementOptions {
+            ignored,
+            ..PlacementOptions::default()
+        };
+        let placed = super::plan(&g, &options, &|_| None).expect("plan");
+        assert!(!names(&g, &placed.nodes).contains(&"conv3".to_owned()));
+        assert!(!placed.tensors.contains("cat"));
+    }
+
+    #[test]
+    fn mixed_range_concats_can_be_kept_float() {
+        let g = graph();
+        let options = PlacementOptions {
+            max_concat_range_ratio: Some(16.0),
+            ..PlacementOptions::default()
+        };
+        let ranges = |t: &str| match t {
+            "p1" => Some((0.0, 320.0)),
+            "h2" => Some((0.0, 1.0)),
+            _ => None,
+        };
+        let placed = super::plan(&g, &options, &ranges).expect("plan");
+        assert!(!names(&g, &placed.nodes).contains(&"concat".to_owned()));
+    }
+}
