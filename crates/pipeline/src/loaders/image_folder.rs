@@ -112,7 +112,7 @@ impl ImageFolder {
             }
             LabelMode::FromSubfolders { names } => {
                 let mut folders = Vec::new();
-                for entry in list(&root)? {
+                for entry in visible_entries(&root)? {
                     if is_dir(&entry) {
                         folders.push(entry);
                     } else {
@@ -273,8 +273,8 @@ impl DataLoader for ImageFolder {
     }
 }
 
-/// Visible entries of a folder, sorted.
-fn list(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+/// The entries of a folder whose names do not start with `.`, sorted (how kiln lists data).
+pub fn visible_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let io = |source| DataError::Io {
         path: dir.to_owned(),
         source,
@@ -296,7 +296,8 @@ fn is_dir(path: &Path) -> bool {
 }
 
 /// Whether the file name has an image extension.
-fn has_image_extension(path: &Path) -> bool {
+/// Whether `path` ends in one of [`IMAGE_EXTENSIONS`] (any case).
+pub fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
@@ -309,7 +310,7 @@ fn collect(
     images: &mut Vec<PathBuf>,
     skipped: &mut Vec<PathBuf>,
 ) -> Result<(), DataError> {
-    for entry in list(dir)? {
+    for entry in visible_entries(dir)? {
         if is_dir(&entry) {
             if depth < MAX_DEPTH {
                 collect(&entry, depth + 1, images, skipped)?;

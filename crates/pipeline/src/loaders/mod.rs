@@ -24,7 +24,8 @@ mod rotations;
 mod tests;
 
 pub use image_folder::{
-    IMAGE_EXTENSIONS, ImageFolder, ImageFolderOptions, LabelMode, read_label_names,
+    IMAGE_EXTENSIONS, ImageFolder, ImageFolderOptions, LabelMode, has_image_extension,
+    read_label_names, visible_entries,
 };
 pub use mnist::{
     LabelColumn, MnistCsv, MnistCsvOptions, PixelNorm, parse_row_indices, read_row_indices,

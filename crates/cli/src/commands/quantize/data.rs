@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kiln_pipeline::loaders::{
-    IMAGE_EXTENSIONS, ImageFolderOptions, LabelMode, Layout, MnistCsvOptions, NpyOptions,
-    PixelNorm, read_label_names,
+    ImageFolderOptions, LabelMode, Layout, MnistCsvOptions, NpyOptions, PixelNorm,
+    has_image_extension, read_label_names, visible_entries,
 };
 use kiln_pipeline::{DataError, DataLoader, ImageFolder, MnistCsv, NpyLoader, Rotations};
 use serde::Serialize;
@@ -278,29 +278,6 @@ fn sniff(path: &Path) -> std::io::Result<Option<FileKind>> {
             _ => None,
         }
     })
-}
-
-/// Entries of a folder whose name does not start with `.`, sorted.
-fn visible_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let io = |source| DataError::Io {
-        path: dir.to_owned(),
-        source,
-    };
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        if !entry.file_name().to_string_lossy().starts_with('.') {
-            entries.push(entry.path());
-        }
-    }
-    entries.sort();
-    Ok(entries)
-}
-
-fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 /// Whether an image file sits anywhere below `dir` (the files [`ImageFolder`] would take).
