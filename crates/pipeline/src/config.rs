@@ -7,7 +7,7 @@
 //!
 //! | parameter | default | note |
 //! |---|---|---|
-//! | `preset` | `performance` | `mixed`: asymmetric activations |
+//! | `preset` | `performance` | accepted for POT compatibility; kiln's encodings are the same for both (see [`Preset`]) |
 //! | `stat_subset_size` | 300 | POT's and NNCF's recommendation; the whole dataset when smaller |
 //! | `stat_batch_size` | 1 | POT's default; works for models with a fixed batch of 1. Per-sample statistics do not depend on it |
 //! | `shuffle_data`, `seed` | `false`, 0 | without shuffling the first `stat_subset_size` samples are used |
@@ -174,7 +174,9 @@ impl AlgorithmParams {
     }
 }
 
-/// POT's presets.
+/// POT's presets. Accepted for compatibility: on ONNX Runtime kiln writes the same encodings for
+/// both (S8 symmetric weights, U8 asymmetric activations — the ones x86 integer kernels fuse), so
+/// the preset changes nothing in the quantized model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
@@ -191,7 +193,9 @@ impl Preset {
         ("mixed", Preset::Mixed),
     ];
 
-    /// Whether activations are quantized symmetrically.
+    /// Whether POT quantizes activations symmetrically with this preset. kiln's ONNX Runtime
+    /// path uses asymmetric U8 activations with either preset: x86 integer kernels need U8, and
+    /// a symmetric U8 encoding would waste half its codes on non-negative activations.
     pub fn symmetric_activations(self) -> bool {
         self == Preset::Performance
     }
