@@ -78,7 +78,8 @@ pub struct QuantizeArgs {
     #[arg(long, value_name = "PRESET|FILE")]
     pub preprocess: Option<String>,
 
-    /// Quantization preset: `performance` (symmetric activations) or `mixed` (asymmetric).
+    /// POT's quantization preset, `performance` or `mixed`: accepted for compatibility; on ONNX
+    /// Runtime both give the same encodings (S8 symmetric weights, U8 asymmetric activations).
     #[arg(long, value_enum, default_value_t = PresetArg::Performance)]
     pub preset: PresetArg,
 
