@@ -369,44 +369,13 @@ pub fn save_model(
 
 #[cfg(test)]
 mod tests {
-    use kiln_onnx::graph::{NodeBuilder, tensor_from_values, tensor_type_proto};
-    use kiln_onnx::proto::tensor_proto::DataType;
-    use kiln_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
     use serde_json::json;
 
     use super::*;
 
-    /// `y = x * scale` with a `[4]` float input.
+    /// The shared `y = x * s` test model.
     fn tiny(scale: f32) -> Model {
-        let value = |name: &str| ValueInfoProto {
-            name: name.to_owned(),
-            r#type: Some(tensor_type_proto(DataType::Float as i32, &[4])),
-            ..Default::default()
-        };
-        let graph = GraphProto {
-            name: "tiny".into(),
-            input: vec![value("x")],
-            output: vec![value("y")],
-            initializer: vec![tensor_from_values("s", &[1], &[scale]).expect("tensor")],
-            node: vec![
-                NodeBuilder::new("Mul")
-                    .name("mul")
-                    .inputs(["x", "s"])
-                    .output("y")
-                    .build(),
-            ],
-            ..Default::default()
-        };
-        Model::from_proto(ModelProto {
-            ir_version: 8,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: 13,
-            }],
-            graph: Some(graph),
-            ..Default::default()
-        })
-        .expect("valid model")
+        crate::engine::tests::mul_model(scale)
     }
 
     fn scale_of(model: &Model) -> Vec<f32> {
