@@ -32,3 +32,21 @@ pub fn images(batch: usize, height: usize, width: usize) -> ArrayD<f32> {
     })
     .into_dyn()
 }
+
+/// Runs the test `name` of this binary alone in a child process with `env` set (for measurements
+/// that need a fresh process: thread counts, heap totals), and fails if it did not pass.
+pub fn run_child_test(name: &str, env: &str) {
+    let exe = std::env::current_exe().expect("test binary");
+    let output = std::process::Command::new(exe)
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .output()
+        .expect("run the child");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 passed"),
+        "the child test did not run:\n{stdout}"
+    );
+}

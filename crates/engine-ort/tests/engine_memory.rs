@@ -44,24 +44,7 @@ const CHILD: &str = "KILN_ENGINE_ORT_MEMORY_CHILD";
 
 #[test]
 fn nothing_is_kept_per_sample() {
-    let exe = std::env::current_exe().expect("test binary");
-    let output = std::process::Command::new(exe)
-        .args([
-            "engine_memory::child_measures_heap",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child test did not run:\n{stdout}"
-    );
+    crate::common::run_child_test("engine_memory::child_measures_heap", CHILD);
 }
 
 /// `(peak above the start, retained after)` of one predict over `len` samples.

@@ -11,24 +11,7 @@ const CHILD: &str = "KILN_ENGINE_ORT_THREADS_CHILD";
 #[test]
 #[cfg(target_os = "linux")]
 fn thread_options_are_applied() {
-    let exe = std::env::current_exe().expect("test binary");
-    let output = std::process::Command::new(exe)
-        .args([
-            "threads::child_counts_threads",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .expect("run the child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "child failed:\n{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("1 passed"),
-        "the child test did not run:\n{stdout}"
-    );
+    crate::common::run_child_test("threads::child_counts_threads", CHILD);
 }
 
 /// Runs only inside [`thread_options_are_applied`]'s child process.
