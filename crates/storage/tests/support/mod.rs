@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests (servers, throw-away databases).
+
+pub mod moto;
+pub mod postgres;
