@@ -47,6 +47,218 @@ pub enum Command {
     /// Measure a model as kiln's peers do: size, batch-1 latency (median, p90), batch-N
     /// throughput and the operators ONNX Runtime executes.
     Bench(BenchArgs),
+    /// The model registry: list, show, lineage, publish, archive, tag, metadata, download,
+    /// upload.
+    Models(ModelsArgs),
+    /// Delete blobs no registered model refers to (and, with --superseded, replaced weights).
+    Gc(GcArgs),
+}
+
+/// Where the registry is (every registry command takes these).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// kiln's data directory: the SQLite registry, the blobs and the download cache.
+    #[arg(
+        long,
+        global = true,
+        env = "KILN_HOME",
+        value_name = "DIR",
+        default_value = "kiln-data"
+    )]
+    pub home: PathBuf,
+
+    /// The registry database instead of `<home>/registry.db`: `sqlite://PATH` or
+    /// `postgres://USER@HOST/DB`.
+    #[arg(long, global = true, env = "KILN_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Where new blobs go instead of `<home>/blobs`: a path, `file://`, `s3://`, `gs://` or
+    /// `azure://` (credentials from the environment).
+    #[arg(long, global = true, env = "KILN_BLOB_URL", value_name = "URL")]
+    pub blob_url: Option<String>,
+}
+
+/// `kiln models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Where the registry is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+/// `kiln models <command>`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The catalogue, newest first (ClearML's `query_models`).
+    List(ListArgs),
+    /// One model: its record, entity, blobs and metadata.
+    Show(ModelRef),
+    /// Where a model comes from and what was derived from it.
+    Lineage(LineageArgs),
+    /// Publish a model (read-only, for public use).
+    Publish(ModelRef),
+    /// Archive a model (hidden from `list` unless `--archived`).
+    Archive(ModelRef),
+    /// Unarchive a model.
+    Unarchive(ModelRef),
+    /// Add or remove tags.
+    Tag(TagArgs),
+    /// Show, set or remove typed metadata.
+    Metadata(MetadataArgs),
+    /// Download a model's weights (verified against their digest).
+    Download(DownloadArgs),
+    /// Register a weights file as a new model.
+    Upload(UploadArgs),
+}
+
+/// A model id.
+#[derive(Debug, Args)]
+pub struct ModelRef {
+    /// The model's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+/// `kiln models list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only models of this project (id or name).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Only models whose name matches (`*` and `?` wildcards; a substring without them).
+    #[arg(long, value_name = "PATTERN")]
+    pub name: Option<String>,
+    /// Only models with this tag; `-TAG` excludes it (repeatable, all must hold).
+    #[arg(long = "tag", value_name = "TAG", allow_hyphen_values = true)]
+    pub tags: Vec<String>,
+    /// Only published models.
+    #[arg(long)]
+    pub published: bool,
+    /// Include archived models.
+    #[arg(long)]
+    pub archived: bool,
+    /// Only models with this metadata value (repeatable).
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub metadata: Vec<(String, String)>,
+    /// Only models of this precision, e.g. INT8 (repeatable: any of them).
+    #[arg(long = "precision", value_name = "PRECISION")]
+    pub precision: Vec<String>,
+    /// At most this many models.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = at_least_one)]
+    pub limit: usize,
+}
+
+/// `kiln models lineage`.
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// The model's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Only derived models of this precision, e.g. INT8 (repeatable).
+    #[arg(long = "precision", value_name = "PRECISION")]
+    pub precision: Vec<String>,
+}
+
+/// `kiln models tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The model's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Tags to add.
+    #[arg(long = "add", value_name = "TAG")]
+    pub add: Vec<String>,
+    /// Tags to remove.
+    #[arg(long = "remove", value_name = "TAG")]
+    pub remove: Vec<String>,
+}
+
+/// `kiln models metadata`.
+#[derive(Debug, Args)]
+pub struct MetadataArgs {
+    /// The model's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Set `KEY=VALUE`, optionally typed `KEY=VALUE:TYPE` (str, int, float, bool, list, dict;
+    /// default str) (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE[:TYPE]", value_parser = parse_key_value)]
+    pub set: Vec<(String, String)>,
+    /// Remove this key (repeatable).
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unset: Vec<String>,
+}
+
+/// `kiln models download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The model's id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Where to write the weights (default: the file name they were registered under, in the
+    /// current directory).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Fetch again even when the download cache holds a verified copy.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `kiln models upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The weights file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The model's name (default: the file stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The project (created when missing).
+    #[arg(long, default_value = "default")]
+    pub project: String,
+    /// The model it was derived from.
+    #[arg(long, value_name = "ID")]
+    pub parent: Option<String>,
+    /// Tags (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// The framework, e.g. ONNX, PyTorch.
+    #[arg(long)]
+    pub framework: Option<String>,
+    /// A comment.
+    #[arg(long, default_value = "")]
+    pub comment: String,
+}
+
+/// `kiln gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Where the registry is.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Also delete weights that were replaced by newer ones.
+    #[arg(long)]
+    pub superseded: bool,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep unreferenced blobs younger than this many seconds (a registration may be storing
+    /// its blobs right now).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub grace: u64,
+}
+
+/// `KEY=VALUE`.
+fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    if key.is_empty() {
+        return Err(format!("{text:?} has no key"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// `kiln inspect`.
@@ -142,6 +354,20 @@ pub struct QuantizeArgs {
     /// Also write the report JSON (the `--json` document) to this file (atomically).
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+
+    /// Register the FP32 model and its INT8 child in the registry, with their lineage,
+    /// measurements and metric (the FP32 model is reused when its weights are registered
+    /// already).
+    #[arg(long)]
+    pub register: bool,
+
+    /// The registry project for `--register`.
+    #[arg(long, default_value = "default", requires = "register")]
+    pub project: String,
+
+    /// Where the registry is (for `--register`).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `--preset`.

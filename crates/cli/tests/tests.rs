@@ -4,4 +4,5 @@ mod bench;
 mod common;
 mod inspect;
 mod quantize;
+mod registry;
 mod runtime;

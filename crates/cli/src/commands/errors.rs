@@ -157,4 +157,24 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
+
+    /// An argument is not a valid value of its kind (a model id, a precision).
+    #[error("{what} {value:?}: {reason}")]
+    Invalid {
+        /// What the argument is.
+        what: String,
+        /// The value given.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// A file the command needs does not exist.
+    #[error("{what} {} does not exist or is not a file", path.display())]
+    Missing {
+        /// What the file is.
+        what: String,
+        /// The path given.
+        path: PathBuf,
+    },
 }

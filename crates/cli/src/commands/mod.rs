@@ -5,7 +5,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`runtime`], [`inspect`], [`quantize`], [`bench`] | the commands |
+//! | [`runtime`], [`inspect`], [`quantize`], [`bench`], [`models`] | the commands (`models` also runs `kiln gc`) |
 //! | [`model`] | a model file opened, with its inputs and outputs (shared) |
 //! | [`measure`] | starting ONNX Runtime; measurements and executed operators as JSON (shared) |
 //! | [`files`] | output paths checked before work, files written atomically (shared) |
@@ -17,6 +17,7 @@ pub mod files;
 pub mod inspect;
 pub mod measure;
 pub mod model;
+pub mod models;
 pub mod quantize;
 pub mod runtime;
 
@@ -29,5 +30,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args, &cli.global),
         Command::Quantize(args) => quantize::run(args, &cli.global),
         Command::Bench(args) => bench::run(args, &cli.global),
+        Command::Models(args) => models::run(args, &cli.global),
+        Command::Gc(args) => models::gc(args, &cli.global),
     }
 }

@@ -28,6 +28,7 @@ mod data;
 mod memory;
 mod metric;
 mod preprocess;
+mod register;
 mod summary;
 
 use std::path::PathBuf;
@@ -63,7 +64,18 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let mut notes = Notes::new(global.json);
 
     // 1. Arguments and files.
-    let algorithm = AlgorithmChoice::from_args(args)?;
+    // With --register the registry opens first: a bad database URL fails before any work, and
+    // the statistics go to a cache the INT8 model can refer to.
+    let registration = args
+        .register
+        .then(|| register::Registration::open(args))
+        .transpose()?;
+    let stats_cache = args.stats_cache.clone().or_else(|| {
+        registration
+            .as_ref()
+            .map(register::Registration::default_stats_dir)
+    });
+    let algorithm = AlgorithmChoice::from_args(args, stats_cache.as_deref())?;
     let model = ModelFile::open(&args.model)?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&model));
     files::check_output("--out", &out, &[&args.model])?;
@@ -235,7 +247,33 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         (Some(a), Some(b)) => Some(MetricComparison::new(plan.name(), a, b)),
         _ => None,
     };
-    let entity = int8_entity(args, &algorithm, &comparison, metric_comparison.as_ref());
+    let fp32_parent = registration
+        .as_ref()
+        .map(|r| r.fp32_parent(&args.model, &comparison.fp32))
+        .transpose()?;
+    let parent_entity = match &fp32_parent {
+        Some((parent, _)) => parent.entity.clone().unwrap_or_else(|| {
+            let mut entity = ModelEntity::new(ModelConfiguration::default());
+            entity.id = parent.id();
+            entity
+        }),
+        None => ModelEntity::new(ModelConfiguration::default()),
+    };
+    let entity = int8_entity(
+        args,
+        &algorithm,
+        &comparison,
+        metric_comparison.as_ref(),
+        &parent_entity,
+    );
+    let registered = fp32_parent
+        .as_ref()
+        .map(|(parent, new)| register::Registered {
+            project: args.project.clone(),
+            fp32: parent.id().to_string(),
+            fp32_new: *new,
+            int8: entity.id.to_string(),
+        });
 
     // 7. The report.
     let fp32_measured = MeasurementJson::from(&comparison.fp32);
@@ -295,9 +333,31 @@ pub fn run(args: &QuantizeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             }),
         },
         entity,
+        registered,
         notes: notes.items,
     };
     let document = serde_json::to_string_pretty(&report).context("serializing the report")?;
+    if let (Some(registration), Some((parent, _))) = (&registration, &fp32_parent) {
+        if !global.json {
+            eprintln!("registering the INT8 model…");
+        }
+        let statistics_file = statistics_file(&report.algorithm.report);
+        registration.int8_child(
+            parent,
+            register::Int8Child {
+                weights: &out,
+                entity: report.entity.clone(),
+                measured: &comparison.int8,
+                metric: metric_comparison
+                    .as_ref()
+                    .map(|m| (m.name.as_str(), m.fp32, m.int8)),
+                algorithm: algorithm.name,
+                calibration_samples: report.calibration.samples,
+                report_json: document.clone(),
+                statistics_file: statistics_file.as_deref(),
+            },
+        )?;
+    }
     if let Some(path) = &args.report {
         files::write_atomically(path, format!("{document}\n").as_bytes())?;
     }
@@ -371,7 +431,10 @@ fn data_identity(args: &QuantizeArgs) -> String {
 impl AlgorithmChoice {
     /// Checks `--max-drop` and builds and parses the configuration (so a bad `--ignore` pattern
     /// fails here, before any work).
-    fn from_args(args: &QuantizeArgs) -> Result<AlgorithmChoice, InputError> {
+    fn from_args(
+        args: &QuantizeArgs,
+        stats_cache: Option<&std::path::Path>,
+    ) -> Result<AlgorithmChoice, InputError> {
         if let Some(drop) = args.max_drop
             && !(0.0..=1.0).contains(&drop)
         {
@@ -391,7 +454,7 @@ impl AlgorithmChoice {
         {
             map.insert("ignored_scope".into(), json!({ "patterns": args.ignore }));
         }
-        if let Some(dir) = &args.stats_cache
+        if let Some(dir) = stats_cache
             && let Value::Object(map) = &mut params
         {
             map.insert("stats_cache_dir".into(), json!(dir));
@@ -426,8 +489,8 @@ fn int8_entity(
     algorithm: &AlgorithmChoice,
     comparison: &Comparison,
     metric: Option<&MetricComparison>,
+    parent: &ModelEntity,
 ) -> ModelEntity {
-    let parent = ModelEntity::new(ModelConfiguration::default());
     let mut entity = ModelEntity::new(parent.configuration.clone());
     let objectives = &mut entity.optimization_objectives;
     objectives.insert("algorithm".into(), algorithm.name.into());
@@ -435,8 +498,18 @@ fn int8_entity(
     if let Some(drop) = args.max_drop {
         objectives.insert("maximal_drop".into(), drop.to_string());
     }
-    fill_quantized_entity(&mut entity, &parent, comparison, metric);
+    fill_quantized_entity(&mut entity, parent, comparison, metric);
     entity
+}
+
+/// The statistics cache file the quantization used, from its report's details.
+fn statistics_file(report: &kiln_pipeline::PipelineReport) -> Option<PathBuf> {
+    report.algorithms.iter().find_map(|a| {
+        a.details
+            .get("statistics_file")
+            .and_then(Value::as_str)
+            .map(PathBuf::from)
+    })
 }
 
 /// `<dir>/<stem>.int8.onnx` next to the model.
@@ -534,7 +607,7 @@ mod tests {
 
     #[test]
     fn options_become_pot_configurations() {
-        let default = AlgorithmChoice::from_args(&args(&[])).expect("default");
+        let default = AlgorithmChoice::from_args(&args(&[]), None).expect("default");
         assert_eq!(default.name, "DefaultQuantization");
         assert_eq!(
             default.config,
@@ -544,18 +617,21 @@ mod tests {
         );
         assert_eq!(default.subset, Subset::Random { size: 300, seed: 0 });
 
-        let aa = AlgorithmChoice::from_args(&args(&[
-            "--max-drop",
-            "0.02",
-            "--ignore",
-            "^/model.22/",
-            "--preset",
-            "mixed",
-            "--subset",
-            "50",
-            "--stat-batch",
-            "4",
-        ]))
+        let aa = AlgorithmChoice::from_args(
+            &args(&[
+                "--max-drop",
+                "0.02",
+                "--ignore",
+                "^/model.22/",
+                "--preset",
+                "mixed",
+                "--subset",
+                "50",
+                "--stat-batch",
+                "4",
+            ]),
+            None,
+        )
         .expect("accuracy aware");
         assert_eq!(aa.name, "AccuracyAwareQuantization");
         assert!(aa.accuracy_aware);
@@ -569,11 +645,13 @@ mod tests {
     #[test]
     fn bad_options_are_typed_errors() {
         for drop in ["1.5", "-0.1", "NaN"] {
-            let err = AlgorithmChoice::from_args(&args(&["--max-drop", drop])).expect_err(drop);
+            let err =
+                AlgorithmChoice::from_args(&args(&["--max-drop", drop]), None).expect_err(drop);
             assert!(matches!(err, InputError::MaxDrop { .. }), "{err:?}");
             assert!(err.to_string().contains("--max-drop"), "{err}");
         }
-        let err = AlgorithmChoice::from_args(&args(&["--ignore", "(unclosed"])).expect_err("regex");
+        let err =
+            AlgorithmChoice::from_args(&args(&["--ignore", "(unclosed"]), None).expect_err("regex");
         assert!(matches!(err, InputError::Algorithm(_)), "{err:?}");
         let chain = format!("{:#}", anyhow::Error::from(err));
         assert!(chain.contains("ignored_scope.patterns[0]"), "{chain}");

@@ -51,6 +51,8 @@ pub struct Quantized {
     pub calibration_s: f64,
     /// Whether the statistics came from the cache.
     pub statistics_cache: StatsCacheUse,
+    /// The cache file holding the statistics, when the cache is on.
+    pub statistics_file: Option<std::path::PathBuf>,
 }
 
 /// How the statistics cache was used.
@@ -167,6 +169,7 @@ impl DefaultQuantization {
             rewrite,
             samples,
             calibration_s,
+            statistics_file: cache.as_ref().map(|(c, key)| c.path(key)),
             statistics_cache: match (&cache, cache_hit) {
                 (None, _) => StatsCacheUse::Off,
                 (Some(_), true) => StatsCacheUse::Hit,
@@ -266,5 +269,6 @@ pub fn details(q: &Quantized) -> serde_json::Value {
         "calibration_samples": q.samples,
         "calibration_s": q.calibration_s,
         "statistics_cache": q.statistics_cache,
+        "statistics_file": q.statistics_file,
     })
 }

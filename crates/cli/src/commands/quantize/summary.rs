@@ -63,6 +63,9 @@ pub struct QuantizeReport {
     pub data: DataSection,
     /// The INT8 model entity.
     pub entity: ModelEntity,
+    /// The registry ids, with `--register`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered: Option<super::register::Registered>,
     /// What kiln chose for the user.
     pub notes: Vec<String>,
 }
@@ -279,6 +282,19 @@ pub fn render(report: &QuantizeReport, report_path: Option<&str>) -> String {
         report.executed_ops.int8.summary()
     ));
     text.push_str(&format!("INT8 model written to {}\n", report.out));
+    if let Some(r) = &report.registered {
+        text.push_str(&format!(
+            "registered in project {:?}: FP32 {} ({}), INT8 {} (child of the FP32 model)\n",
+            r.project,
+            r.fp32,
+            if r.fp32_new {
+                "new"
+            } else {
+                "found by its sha256"
+            },
+            r.int8
+        ));
+    }
     if let Some(path) = report_path {
         text.push_str(&format!("report written to {path}\n"));
     }
