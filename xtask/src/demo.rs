@@ -12,6 +12,10 @@
 //! The augmented images are written as files so the calibration set is larger than 22 photos;
 //! every crop is fixed, so runs are repeatable. Outputs (INT8 models, report JSONs) go to
 //! `target/kiln-demo/`.
+//!
+//! Every run registers (`--register`) the FP32 model and its INT8 child in the embedded registry
+//! `target/kiln-demo/kiln-data` (SQLite + a blob folder), and the demo ends with the lineage of
+//! each model (`kiln models lineage`): one FP32 parent per model, one INT8 child per demo run.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -105,6 +109,7 @@ pub fn run(root: &Path) -> Result<()> {
         },
     ];
 
+    let home = demo.join("kiln-data");
     let mut reports = Vec::new();
     for job in &jobs {
         let mut args = vec!["quantize".to_owned(), path(&job.model)];
@@ -114,6 +119,11 @@ pub fn run(root: &Path) -> Result<()> {
             path(&job.out),
             "--report".to_owned(),
             path(&job.report),
+            "--register".to_owned(),
+            "--project".to_owned(),
+            "demo".to_owned(),
+            "--home".to_owned(),
+            path(&home),
         ]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         crate::run(root, &path(&kiln), &args)?;
@@ -134,6 +144,18 @@ pub fn run(root: &Path) -> Result<()> {
         "Timings are from one shared machine: compare the ratios (measured in alternating \
          FP32/INT8 rounds), not absolute numbers."
     );
+    println!();
+    println!("Registry {} (lineage of each model):", home.display());
+    for (_, report) in &reports {
+        let Some(fp32) = report["registered"]["fp32"].as_str() else {
+            bail!("a report has no registered FP32 id");
+        };
+        crate::run(
+            root,
+            &path(&kiln),
+            &["models", "lineage", fp32, "--home", &path(&home)],
+        )?;
+    }
     Ok(())
 }
 

