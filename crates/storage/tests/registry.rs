@@ -119,6 +119,7 @@ on_every_backend!(
     full_model_round_trip,
     optimistic_concurrency,
     superseded_blobs,
+    entity_data_are_blob_references,
     query_filters,
     paging_is_complete_and_stable,
     lineage_walks,
@@ -611,6 +612,60 @@ async fn superseded_blobs(registry: &dyn Registry) {
             (digest(12), BlobUse::Current),
         ])
     );
+}
+
+/// The entity's stored data are blob references the registry keeps itself (`entity:<key>`), so
+/// `gc` never collects them; user roles with that prefix are ignored.
+async fn entity_data_are_blob_references(registry: &dyn Registry) {
+    let mut model = model_of("with-data", &[ModelPrecision::Fp32], None);
+    model.set_blob("weights", blob(20));
+    let entity = model.entity.as_mut().expect("model_of gives an entity");
+    entity.set_data("graph.xml", ModelData::Stored(blob(21)), false);
+    entity.set_exportable_code(Some(ModelData::Stored(blob(22))));
+    model.set_blob("entity:forged", blob(23));
+    let stored = put(registry, &model).await;
+    let roles: Vec<&str> = stored.blobs.iter().map(|b| b.role.as_str()).collect();
+    assert_eq!(roles, ["weights"], "the entity's blobs stay in the entity");
+    let read = registry.model(stored.id()).await.expect("get");
+    assert_eq!(read.blobs, stored.blobs);
+    let uses: BTreeMap<_, _> = registry
+        .blob_uses()
+        .await
+        .expect("uses")
+        .into_iter()
+        .collect();
+    for n in [20, 21, 22] {
+        assert_eq!(uses.get(&digest(n)), Some(&BlobUse::Current), "blob {n}");
+    }
+    assert_eq!(uses.get(&digest(23)), None);
+
+    // Writing back what was read keeps the same references; new entity data supersede old.
+    let mut again = registry.model(stored.id()).await.expect("get");
+    let version = again.version;
+    again.entity.as_mut().expect("entity").set_data(
+        "graph.xml",
+        ModelData::Stored(blob(24)),
+        false,
+    );
+    let again = registry
+        .put_model(&again, Some(version))
+        .await
+        .expect("put again");
+    assert_eq!(
+        again
+            .entity
+            .as_ref()
+            .and_then(|e| e.get_data("graph.xml").ok()),
+        Some(&ModelData::Stored(blob(24)))
+    );
+    let uses: BTreeMap<_, _> = registry
+        .blob_uses()
+        .await
+        .expect("uses")
+        .into_iter()
+        .collect();
+    assert_eq!(uses.get(&digest(21)), Some(&BlobUse::Superseded));
+    assert_eq!(uses.get(&digest(24)), Some(&BlobUse::Current));
 }
 
 async fn query_filters(registry: &dyn Registry) {

@@ -13,8 +13,8 @@ use kiln_entities::{ModelId, Sha256Digest};
 pub use error::RegistryError;
 pub use sql::{SqlRegistry, SqlRegistryOptions};
 pub use types::{
-    BlobUse, Event, EventKind, EventQuery, LineageDirection, LineageQuery, ModelBlob, ModelQuery,
-    Page, Project, StoredModel, TaskRecord,
+    BlobUse, ENTITY_ROLE_PREFIX, Event, EventKind, EventQuery, LineageDirection, LineageQuery,
+    ModelBlob, ModelQuery, Page, Project, StoredModel, TaskRecord,
 };
 
 /// Where models, their lineage, metadata, tags and events are kept.

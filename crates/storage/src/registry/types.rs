@@ -28,7 +28,14 @@ pub struct TaskRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// A blob a model refers to, under a role (`"weights"`, a model-data key of the entity, …).
+/// The role prefix of the blobs a model's entity refers to: the registry keeps references
+/// `entity:<model-data key>` (and `entity:exportable_code`) itself, derived from the entity on
+/// every [`put_model`](crate::Registry::put_model), so `gc` never collects them. They are not
+/// listed in [`StoredModel::blobs`] (the entity holds them); roles with this prefix given there
+/// are ignored.
+pub const ENTITY_ROLE_PREFIX: &str = "entity:";
+
+/// A blob a model refers to, under a role (`"weights"`, `"quantize_report"`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelBlob {
     /// What the blob is to the model; unique per model.

@@ -1,6 +1,7 @@
 //! Models: `put_model` (one transaction, optimistic concurrency, superseded blob references),
 //! reading one back, deleting one, and the blob references `gc` asks about.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use kiln_entities::{BlobRef, ModelData, ModelEntity, ModelId, ModelRecord, Sha256Digest};
@@ -9,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::sqlbuf::{MAX_PARAMS, Param, SqlBuf, insert_rows, now_ms, time_from_ms};
 use super::{SqlBackend, SqlRegistry};
-use crate::registry::{BlobUse, ModelBlob, RegistryError, StoredModel};
+use crate::registry::{BlobUse, ENTITY_ROLE_PREFIX, ModelBlob, RegistryError, StoredModel};
 
 /// How many times an unconditional `put_model` retries when a concurrent writer changed the model
 /// between its read and its write.
@@ -52,7 +53,7 @@ pub(super) fn decode_model(row: &AnyRow) -> Result<StoredModel, RegistryError> {
     })
 }
 
-/// Fills in the current blobs of `models`.
+/// Fills in the current blobs of `models` (not the entity's: those are in the entity).
 pub(super) async fn attach_blobs(
     conn: &mut AnyConnection,
     backend: SqlBackend,
@@ -64,7 +65,7 @@ pub(super) async fn attach_blobs(
         let mut sql = SqlBuf::new(
             backend,
             "SELECT model_id, role, digest, size, uri FROM model_blobs \
-             WHERE is_current = 1 AND model_id IN (",
+             WHERE is_current = 1 AND role NOT LIKE 'entity:%' AND model_id IN (",
         );
         for (i, id) in chunk.iter().enumerate() {
             if i > 0 {
@@ -115,8 +116,8 @@ struct Prepared<'a> {
     precisions: String,
     /// Each tag once: (tag, 1 for a system tag).
     tags: BTreeSet<(&'a str, i64)>,
-    /// (role, digest, size, uri), in the model's order.
-    blobs: Vec<(&'a str, &'a str, i64, &'a str)>,
+    /// (role, digest, size, uri), in the model's order, then the entity's stored data.
+    blobs: Vec<(Cow<'a, str>, &'a str, i64, &'a str)>,
 }
 
 fn invalid(field: &'static str, reason: String) -> RegistryError {
@@ -158,8 +159,37 @@ impl<'a> Prepared<'a> {
         }
         let mut roles = BTreeSet::new();
         let mut blobs = Vec::with_capacity(model.blobs.len());
-        for ModelBlob { role, blob } in &model.blobs {
-            if !roles.insert(role.as_str()) {
+        // The entity's stored data are references too (so `gc` keeps them): the registry
+        // manages them under `entity:<key>`, re-derived from the entity on every put.
+        let entity_blobs = model.entity.iter().flat_map(|entity| {
+            entity
+                .model_data()
+                .iter()
+                .filter_map(|(key, data)| {
+                    Some((
+                        Cow::Owned(format!("{ENTITY_ROLE_PREFIX}{key}")),
+                        data.blob()?,
+                    ))
+                })
+                .chain(
+                    entity
+                        .exportable_code()
+                        .and_then(ModelData::blob)
+                        .map(|blob| {
+                            (
+                                Cow::Owned(format!("{ENTITY_ROLE_PREFIX}exportable_code")),
+                                blob,
+                            )
+                        }),
+                )
+        });
+        let own_blobs = model
+            .blobs
+            .iter()
+            .filter(|b| !b.role.starts_with(ENTITY_ROLE_PREFIX))
+            .map(|ModelBlob { role, blob }| (Cow::Borrowed(role.as_str()), blob));
+        for (role, blob) in own_blobs.chain(entity_blobs) {
+            if !roles.insert(role.clone()) {
                 return Err(invalid(
                     "blobs",
                     format!("model {id}: role {role:?} appears twice"),
@@ -174,7 +204,7 @@ impl<'a> Prepared<'a> {
                     ),
                 )
             })?;
-            blobs.push((role.as_str(), blob.digest.as_str(), size, blob.uri.as_str()));
+            blobs.push((role, blob.digest.as_str(), size, blob.uri.as_str()));
         }
         let render = |what: &str, e: serde_json::Error| {
             invalid(
@@ -234,6 +264,9 @@ pub(super) async fn put_model(
                 stored.created_at = time_from_ms(created_ms, || format!("model {id}"))?;
                 stored.updated_at = time_from_ms(updated_ms, || format!("model {id}"))?;
                 stored.version = version;
+                stored
+                    .blobs
+                    .retain(|b| !b.role.starts_with(ENTITY_ROLE_PREFIX));
                 return Ok(stored);
             }
             Attempt::Raced => {
@@ -444,7 +477,7 @@ async fn write_blobs(
                 if i > 0 {
                     sql.push(" OR ");
                 }
-                sql.push_bind("(role = ", Param::Text(role))
+                sql.push_bind("(role = ", Param::Text(role.as_ref()))
                     .push_bind(" AND digest = ", Param::Text(digest))
                     .push(")");
             }
@@ -453,10 +486,11 @@ async fn write_blobs(
         }
     }
     let mut values = Vec::with_capacity(prepared.blobs.len() * 8);
-    for (position, &(role, digest, size, uri)) in prepared.blobs.iter().enumerate() {
+    for (position, (role, digest, size, uri)) in prepared.blobs.iter().enumerate() {
+        let (digest, size, uri) = (*digest, *size, *uri);
         values.extend([
             Param::Text(id),
-            Param::Text(role),
+            Param::Text(role.as_ref()),
             Param::Text(digest),
             Param::Int(size),
             Param::Text(uri),
