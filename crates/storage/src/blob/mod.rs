@@ -48,6 +48,7 @@
 
 mod chunks;
 mod error;
+mod local;
 pub mod location;
 mod upload;
 
@@ -287,6 +288,10 @@ impl BlobStore {
         .await
         .map_err(|e| BlobError::task("upload", e))?;
         let (file, len) = file?;
+        if let Some(root) = &self.inner.local_root {
+            drop(file);
+            return self.put_file_local(root, path, progress).await;
+        }
         let part_size = self.inner.options.part_size;
         if self.inner.hash_first_above.is_some_and(|limit| len > limit) {
             return self.put_file_hashed_first(path, file, progress).await;

@@ -180,7 +180,7 @@ impl BlobStore {
     }
 
     /// A fresh staging key under `uploads/`.
-    fn staging_key(&self) -> Path {
+    pub(super) fn staging_key(&self) -> Path {
         self.inner
             .prefix
             .clone()
