@@ -11,7 +11,10 @@
 //!
 //! # Writes
 //!
-//! [`BlobStore::put_file`] reads the file in [`BlobStoreOptions::part_size`] chunks on a blocking
+//! On `file://`, [`BlobStore::put_file`] lets the kernel copy the file into a staging file under
+//! `uploads/` while another thread hashes it (see `local.rs`), then renames the copy into place.
+//! Elsewhere, and for [`BlobStore::put_stream`], the upload is streamed: [`BlobStore::put_file`]
+//! reads the file in [`BlobStoreOptions::part_size`] chunks on a blocking
 //! thread, hashes on another while earlier parts upload (at most
 //! [`BlobStoreOptions::max_concurrent_parts`] in flight), so memory is bounded by a few parts
 //! whatever the file size. Inputs shorter than one part are hashed first and `put` in one piece,
