@@ -4,4 +4,5 @@
 
 mod blob;
 mod registry;
+mod store;
 mod support;
