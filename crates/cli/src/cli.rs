@@ -356,8 +356,9 @@ pub struct QuantizeArgs {
     pub report: Option<PathBuf>,
 
     /// Register the FP32 model and its INT8 child in the registry, with their lineage,
-    /// measurements and metric (the FP32 model is reused when its weights are registered
-    /// already).
+    /// measurements, metric, report and calibration statistics (the FP32 model is reused when
+    /// its weights are registered already). Turns the statistics cache on in
+    /// `<home>/stats-cache` unless `--stats-cache` is given.
     #[arg(long)]
     pub register: bool,
 

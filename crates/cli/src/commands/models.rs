@@ -49,7 +49,7 @@ pub fn run(args: &ModelsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
             ModelsCommand::Tag(tag) => self::tag(&store, tag).await?,
             ModelsCommand::Metadata(metadata) => self::metadata(&store, metadata).await?,
             ModelsCommand::Download(download) => self::download(&store, download).await?,
-            ModelsCommand::Upload(upload) => self::upload(&store, upload).await?,
+            ModelsCommand::Upload(upload) => self::upload(&store, upload, global.json).await?,
         };
         output.print(global.json)
     })
@@ -385,7 +385,27 @@ fn copy_atomically(from: &Path, to: &Path) -> anyhow::Result<u64> {
     Ok(bytes)
 }
 
-async fn upload(store: &Store, args: &UploadArgs) -> anyhow::Result<Output> {
+/// A byte progress bar on stderr for storing `file` (none with `--json`; indicatif draws nothing
+/// when stderr is not a terminal).
+fn upload_bar(file: &Path, json: bool) -> Option<indicatif::ProgressBar> {
+    if json {
+        return None;
+    }
+    let len = std::fs::metadata(file).ok()?.len();
+    let style = indicatif::ProgressStyle::with_template(
+        "storing {msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    )
+    .with_style(style)
+    .with_message(file.display().to_string());
+    Some(bar)
+}
+
+async fn upload(store: &Store, args: &UploadArgs, json: bool) -> anyhow::Result<Output> {
     if !args.file.is_file() {
         return Err(InputError::Missing {
             what: "weights file".into(),
@@ -417,14 +437,23 @@ async fn upload(store: &Store, args: &UploadArgs) -> anyhow::Result<Output> {
             MetadataType::Str,
         );
     }
+    let bar = upload_bar(&args.file, json);
+    let progress: Option<kiln_storage::ProgressFn> = bar.clone().map(|bar| {
+        let progress: kiln_storage::ProgressFn =
+            std::sync::Arc::new(move |done| bar.set_position(done));
+        progress
+    });
     let model = store
         .register(
             StoredModel::new(record),
             &[(WEIGHTS_ROLE.to_owned(), args.file.clone())],
             Some(0),
-            None,
+            progress,
         )
         .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     Ok(Output::new(
         format!(
             "{} registered: {} ({})\n",
