@@ -303,7 +303,7 @@ fn registrations_killed_at_random_moments_lose_nothing() {
     const TRIALS: u64 = 100;
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("home");
-    // 6 and 12 MiB go through one staged put, 18 and 24 MiB through multipart (8 MiB parts).
+    // 6 to 24 MiB: on file:// each is copied by the kernel into uploads/ while hashed, then renamed.
     let files: Vec<PathBuf> = (0..4u64)
         .map(|i| {
             write_file(
