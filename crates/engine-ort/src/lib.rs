@@ -86,5 +86,6 @@ pub use session::{
 pub use engine::{IndicatifProgress, OrtEngine, OrtEngineConfig, ProgressMode};
 pub use measure::{
     Comparison, ExecutedOps, InputSpec, MeasureError, MeasureOptions, Measurement,
-    MetricComparison, ModelSource, compare, executed_ops, fill_quantized_entity, measure_model,
+    MetricComparison, ModelSource, compare, executed_ops, fill_measured_entity,
+    fill_quantized_entity, measure_model,
 };

@@ -84,14 +84,29 @@ pub fn gc(args: &GcArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Runs a future to completion on a runtime of its own (the CLI is otherwise synchronous).
-pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+/// The async runtime a registry command runs on (the CLI is otherwise synchronous).
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(future)
+        .context("starting the async runtime")
+}
+
+/// Runs a future to completion on a [`runtime`] of its own.
+pub fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    runtime()?.block_on(future)
+}
+
+/// Records the file name the weights were registered under (what `download` names its output).
+pub fn set_weights_file_name(record: &mut ModelRecord, path: &Path) {
+    if let Some(name) = path.file_name() {
+        record.set_metadata(
+            WEIGHTS_FILENAME_KEY,
+            name.to_string_lossy(),
+            MetadataType::Str,
+        );
+    }
 }
 
 /// Opens the registry and blob store the flags name.
@@ -430,13 +445,7 @@ async fn upload(store: &Store, args: &UploadArgs, json: bool) -> anyhow::Result<
         store.registry().model(parent).await?;
         record.parent = Some(parent);
     }
-    if let Some(file_name) = args.file.file_name() {
-        record.set_metadata(
-            WEIGHTS_FILENAME_KEY,
-            file_name.to_string_lossy(),
-            MetadataType::Str,
-        );
-    }
+    set_weights_file_name(&mut record, &args.file);
     let bar = upload_bar(&args.file, json);
     let progress: Option<kiln_storage::ProgressFn> = bar.clone().map(|bar| {
         let progress: kiln_storage::ProgressFn =

@@ -1,4 +1,4 @@
-//! [`fill_quantized_entity`]: what a quantization run tells the model entity (OTX's fields for an
+//! [`fill_quantized_entity`] and [`fill_measured_entity`]: what a quantization run tells the model entity (OTX's fields for an
 //! optimized model) — precision, optimization type and methods, size reduction, speedups, latency,
 //! throughput, lineage and the metric.
 
@@ -7,7 +7,7 @@ use kiln_entities::{
     TargetDevice,
 };
 
-use super::Comparison;
+use super::{Comparison, Measurement};
 use crate::session::ExecutionProvider;
 
 /// A task metric measured on both models (`top1`: 0.93 FP32, 0.92 INT8).
@@ -65,12 +65,7 @@ pub fn fill_quantized_entity(
     entity
         .performance_improvement
         .insert("throughput".to_owned(), comparison.throughput_speedup);
-    entity.latency = whole(comparison.int8.latency_ms);
-    entity.fps_throughput = whole(comparison.int8.throughput_fps);
-    entity.target_device = match comparison.int8.execution_provider {
-        ExecutionProvider::Cpu => TargetDevice::Cpu,
-        ExecutionProvider::Cuda { .. } => TargetDevice::Gpu,
-    };
+    fill_measured_entity(entity, &comparison.int8);
     entity.previous_revision = Some(parent.id);
     if entity.train_dataset.is_none() {
         entity.train_dataset = parent.train_dataset.clone();
@@ -81,6 +76,18 @@ pub fn fill_quantized_entity(
                 .with_metric(format!("fp32_{}", metric.name), metric.fp32),
         );
     }
+}
+
+/// Records a model's own measurement in its entity: `latency` (batch-1 median) and
+/// `fps_throughput` in whole units, at least 1 once measured (0 means "not measured"), and
+/// `target_device` (`Cpu`, or `Gpu` for a CUDA measurement).
+pub fn fill_measured_entity(entity: &mut ModelEntity, measured: &Measurement) {
+    entity.latency = whole(measured.latency_ms);
+    entity.fps_throughput = whole(measured.throughput_fps);
+    entity.target_device = match measured.execution_provider {
+        ExecutionProvider::Cpu => TargetDevice::Cpu,
+        ExecutionProvider::Cuda { .. } => TargetDevice::Gpu,
+    };
 }
 
 /// A measured quantity as the entity's integer fields keep it: rounded, at least 1 when positive

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use kiln_onnx::OnnxError;
 
-pub use self::entity::{MetricComparison, fill_quantized_entity};
+pub use self::entity::{MetricComparison, fill_measured_entity, fill_quantized_entity};
 pub use self::inputs::InputSpec;
 pub use self::ops::{ExecutedOps, FLOAT_CONV_OPS, INTEGER_OPS, executed_ops};
 use crate::error::EngineError;

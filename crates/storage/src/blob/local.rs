@@ -101,7 +101,8 @@ fn copy_and_hash(
     Ok((digest, size))
 }
 
-fn hash_file(
+/// The sha256 and size of the file at `path`, read `chunk` bytes at a time.
+pub(super) fn hash_file(
     path: &Path,
     chunk: usize,
     progress: Option<&ProgressFn>,

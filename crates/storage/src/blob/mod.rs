@@ -620,14 +620,23 @@ async fn hash_chunks(
 
 /// The digest of the local file at `path`, or `None` when there is none.
 async fn hash_local(path: &Path, chunk_size: usize) -> Result<Option<Sha256Digest>, BlobError> {
-    let file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(BlobError::io("open", path, e)),
-    };
-    let chunks = chunks::read_file(file, path.to_path_buf(), None, chunk_size);
-    let (digest, _) = hash_chunks(chunks).await?;
-    Ok(Some(Sha256Digest::from_bytes(digest)))
+    let owned = path.to_path_buf();
+    let hashed = tokio::task::spawn_blocking(move || local::hash_file(&owned, chunk_size, None))
+        .await
+        .map_err(|e| BlobError::task("hash", e))?;
+    match hashed {
+        Ok((digest, _)) => Ok(Some(digest)),
+        Err(BlobError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The sha256 of the local file at `path`, read in [`BlobStoreOptions::part_size`] pieces (what a
+/// blob stored from it would be named by). Blocking.
+pub fn sha256_file(path: &Path) -> Result<Sha256Digest, BlobError> {
+    local::hash_file(path, BlobStoreOptions::default().part_size, None).map(|(digest, _)| digest)
 }
 
 /// Best-effort fsync of a directory, so a rename into it is durable.

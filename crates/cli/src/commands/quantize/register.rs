@@ -6,19 +6,17 @@
 //! derived from X" is one lineage query. Each model is one registration: its blobs are stored
 //! first, then its row in one transaction.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use kiln_engine_ort::Measurement;
+use kiln_engine_ort::{Measurement, fill_measured_entity};
 use kiln_entities::{
     MetadataType, ModelConfiguration, ModelEntity, ModelPrecision, ModelRecord, Sha256Digest,
 };
 use kiln_storage::{ModelQuery, Project, Store, StoredModel, WEIGHTS_ROLE};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::super::models::{WEIGHTS_FILENAME_KEY, open_store};
+use super::super::models::{open_store, runtime, set_weights_file_name};
 use crate::cli::QuantizeArgs;
 
 /// The metadata key holding the sha256 of the weights file (the FP32 parent is found by it).
@@ -53,11 +51,7 @@ pub struct Registered {
 impl Registration {
     /// Opens the registry the flags name and ensures the project.
     pub fn open(args: &QuantizeArgs) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
+        let runtime = runtime()?;
         let store = runtime.block_on(open_store(&args.store))?;
         let project = runtime
             .block_on(store.registry().ensure_project(&args.project))
@@ -101,13 +95,12 @@ impl Registration {
         record.framework = Some("ONNX".to_owned());
         record.project = Some(self.project.id.clone());
         record.set_metadata(WEIGHTS_SHA256_KEY, digest.to_string(), MetadataType::Str);
-        set_file_name(&mut record, model);
+        set_weights_file_name(&mut record, model);
         set_measurement(&mut record, "", measured);
         let mut entity = ModelEntity::new(ModelConfiguration::default());
         entity.id = record.id;
         entity.precision = vec![ModelPrecision::Fp32];
-        entity.latency = whole(measured.latency_ms);
-        entity.fps_throughput = whole(measured.throughput_fps);
+        fill_measured_entity(&mut entity, measured);
         let mut stored = StoredModel::new(record);
         stored.entity = Some(entity);
         let stored = self.register(stored, &[(WEIGHTS_ROLE, model)], None)?;
@@ -137,7 +130,7 @@ impl Registration {
             sha256_file(child.weights)?.to_string(),
             MetadataType::Str,
         );
-        set_file_name(&mut record, child.weights);
+        set_weights_file_name(&mut record, child.weights);
         set_measurement(&mut record, "", child.measured);
         record.set_metadata("algorithm", child.algorithm, MetadataType::Str);
         record.set_metadata(
@@ -219,44 +212,12 @@ fn set_measurement(record: &mut ModelRecord, prefix: &str, m: &Measurement) {
     );
 }
 
-fn set_file_name(record: &mut ModelRecord, path: &Path) {
-    if let Some(name) = path.file_name() {
-        record.set_metadata(
-            WEIGHTS_FILENAME_KEY,
-            name.to_string_lossy(),
-            MetadataType::Str,
-        );
-    }
-}
-
 fn stem(path: &Path) -> String {
     path.file_stem()
         .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned())
 }
 
-/// As the entity keeps measured quantities: rounded, at least 1 when positive.
-fn whole(value: f64) -> u64 {
-    if value.is_finite() && value > 0.0 {
-        (value.round() as u64).max(1)
-    } else {
-        0
-    }
-}
-
-/// The sha256 of a file, read in 1 MiB pieces.
-pub fn sha256_file(path: &Path) -> anyhow::Result<Sha256Digest> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(Sha256Digest::from_bytes(hasher.finalize().into()))
+/// The sha256 of a file (the digest its blob is stored under).
+fn sha256_file(path: &Path) -> anyhow::Result<Sha256Digest> {
+    kiln_storage::blob::sha256_file(path).with_context(|| format!("hashing {}", path.display()))
 }
