@@ -237,6 +237,46 @@ fn is_true(value: Option<String>) -> bool {
     value.is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
 }
 
+/// What differs between the cloud backends when a store is opened.
+struct Cloud {
+    /// The scheme named in a credentials error.
+    scheme: &'static str,
+    /// The variables that would give credentials.
+    variables: &'static str,
+    /// The backend.
+    backend: Backend,
+}
+
+/// The end every cloud backend shares: refuse missing credentials before any network call, then
+/// build the store.
+fn finish_cloud<S: ObjectStore>(
+    given: &str,
+    cloud: Cloud,
+    credentials: bool,
+    url: String,
+    prefix: Path,
+    build: impl FnOnce() -> object_store::Result<S>,
+) -> Result<Opened, BlobError> {
+    if !credentials {
+        return Err(BlobError::MissingCredentials {
+            url: given.to_owned(),
+            scheme: cloud.scheme,
+            variables: cloud.variables,
+        });
+    }
+    let store = build().map_err(|source| BlobError::Store {
+        url: url.clone(),
+        source,
+    })?;
+    Ok(Opened {
+        store: Arc::new(store),
+        url,
+        prefix,
+        local_root: None,
+        backend: cloud.backend,
+    })
+}
+
 fn open_s3(url: &str, parsed: &Url, options: &BlobStoreOptions) -> Result<Opened, BlobError> {
     let (bucket, prefix) = bucket_and_prefix(url, parsed, "bucket")?;
     let mut builder = if options.from_env {
@@ -248,25 +288,19 @@ fn open_s3(url: &str, parsed: &Url, options: &BlobStoreOptions) -> Result<Opened
         builder = builder.with_config(key, value);
     }
     builder = builder.with_bucket_name(&bucket);
-    if !options.allow_implicit_credentials && !check_s3(&builder) {
-        return Err(BlobError::MissingCredentials {
-            url: url.to_owned(),
+    let credentials = options.allow_implicit_credentials || check_s3(&builder);
+    finish_cloud(
+        url,
+        Cloud {
             scheme: "s3",
             variables: S3_CREDENTIALS,
-        });
-    }
-    let url = cloud_url(parsed.scheme(), &bucket, &prefix);
-    let store = builder.build().map_err(|source| BlobError::Store {
-        url: url.clone(),
-        source,
-    })?;
-    Ok(Opened {
-        store: Arc::new(store),
-        url,
+            backend: Backend::S3,
+        },
+        credentials,
+        cloud_url(parsed.scheme(), &bucket, &prefix),
         prefix,
-        local_root: None,
-        backend: Backend::S3,
-    })
+        || builder.build(),
+    )
 }
 
 /// The S3 rule: static keys, a web identity token file, container credentials, or unsigned
@@ -291,25 +325,19 @@ fn open_gcs(url: &str, parsed: &Url, options: &BlobStoreOptions) -> Result<Opene
         builder = builder.with_config(key, value);
     }
     builder = builder.with_bucket_name(&bucket);
-    if !options.allow_implicit_credentials && !check_gcs(&builder, options.from_env) {
-        return Err(BlobError::MissingCredentials {
-            url: url.to_owned(),
+    let credentials = options.allow_implicit_credentials || check_gcs(&builder, options.from_env);
+    finish_cloud(
+        url,
+        Cloud {
             scheme: "gs",
             variables: GCS_CREDENTIALS,
-        });
-    }
-    let url = cloud_url("gs", &bucket, &prefix);
-    let store = builder.build().map_err(|source| BlobError::Store {
-        url: url.clone(),
-        source,
-    })?;
-    Ok(Opened {
-        store: Arc::new(store),
-        url,
+            backend: Backend::Gcs,
+        },
+        credentials,
+        cloud_url("gs", &bucket, &prefix),
         prefix,
-        local_root: None,
-        backend: Backend::Gcs,
-    })
+        || builder.build(),
+    )
 }
 
 /// The GCS rule: a service account (path or key), application credentials (named, or gcloud's
@@ -344,25 +372,19 @@ fn open_azure(url: &str, parsed: &Url, options: &BlobStoreOptions) -> Result<Ope
         builder = builder.with_config(key, value);
     }
     builder = builder.with_container_name(&container);
-    if !options.allow_implicit_credentials && !check_azure(&builder) {
-        return Err(BlobError::MissingCredentials {
-            url: url.to_owned(),
+    let credentials = options.allow_implicit_credentials || check_azure(&builder);
+    finish_cloud(
+        url,
+        Cloud {
             scheme: "azure",
             variables: AZURE_CREDENTIALS,
-        });
-    }
-    let url = cloud_url(parsed.scheme(), &container, &prefix);
-    let store = builder.build().map_err(|source| BlobError::Store {
-        url: url.clone(),
-        source,
-    })?;
-    Ok(Opened {
-        store: Arc::new(store),
-        url,
+            backend: Backend::Azure,
+        },
+        credentials,
+        cloud_url(parsed.scheme(), &container, &prefix),
         prefix,
-        local_root: None,
-        backend: Backend::Azure,
-    })
+        || builder.build(),
+    )
 }
 
 /// The Azure rule: the emulator, or an account name with a key, SAS token, bearer token, service
