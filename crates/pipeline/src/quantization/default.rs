@@ -5,15 +5,18 @@
 //!    into the preceding `Conv` (so weights are quantized as they are computed with).
 //! 2. **Place** Q/DQ on the prepared graph ([`placement::plan`]).
 //! 3. **Calibrate**: the engine runs the calibration subset once with the plan's tensors exposed,
-//!    reducing each batch as it arrives (memory independent of the number of samples).
+//!    reducing each batch as it arrives (memory independent of the number of samples). Ranges
+//!    that follow from others ([`Derivations`]: pre-activation tensors, a SiLU's `Sigmoid`) are
+//!    not measured but derived afterwards.
 //! 4. **Rewrite** ([`rewrite::apply`]) and drop the float weights nothing reads any more.
 
 use std::collections::{BTreeMap, HashMap};
 
 use kiln_onnx::Model;
-use kiln_onnx::graph::{self, UpgradeOptions};
+use kiln_onnx::graph::{self, GraphIndex, UpgradeOptions};
 use serde_json::json;
 
+use super::activations::Derivations;
 use super::placement::{self, PlacementOptions, Plan};
 use super::rewrite::{self, RewriteReport};
 use crate::config::DefaultQuantizationParams;
@@ -105,10 +108,14 @@ impl DefaultQuantization {
         // Calibration: one pass over the subset, the plan's tensors exposed and reduced.
         let estimator = self.params.range_estimator.activations;
         let kinds = estimator.stat_kinds(self.params.histogram_bins);
+        let derivations = {
+            let index = GraphIndex::new(graph)?;
+            Derivations::new(graph, &index, plan.stat_tensors())
+        };
         let mut layout = StatsLayout::new();
-        for tensor in plan.stat_tensors() {
+        for tensor in derivations.measured(plan.stat_tensors()) {
             for kind in &kinds {
-                layout.add(tensor, *kind);
+                layout.add(&tensor, *kind);
             }
         }
         let calibration = CompressedModel::single("calibration", prepared.clone());
@@ -158,6 +165,7 @@ impl DefaultQuantization {
             .iter()
             .filter_map(|(tensor, stats)| Some((tensor.to_owned(), estimator.range(stats, &mse)?)))
             .collect();
+        derivations.fill(&mut ranges);
         plan.fill_covered(&mut ranges);
 
         let (model, rewrite) = build(&prepared, &plan, &ranges)?;

@@ -3,6 +3,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`activations`] | dead zones, floors and inverses of activations; derived ranges |
 //! | [`qparams`] | U8 activations, S8 per-channel weights, INT32 biases |
 //! | [`placement`] | where Q/DQ goes: graph-aware rules, shared scales, what stays float |
 //! | [`rewrite`] | applying a placement; integer lowering of `HardSwish`/`HardSigmoid` |
@@ -13,6 +14,7 @@
 //! already parsed and checked.
 
 pub mod accuracy_aware;
+pub mod activations;
 pub mod default;
 pub mod placement;
 pub mod qparams;

@@ -19,6 +19,7 @@ use kiln_onnx::graph::{
 };
 use kiln_onnx::proto::GraphProto;
 
+use super::activations::{self, Activation};
 use super::placement::Plan;
 use super::qparams::{
     ActivationParams, quantize_bias, quantize_weights_last_axis, quantize_weights_per_channel,
@@ -319,7 +320,9 @@ pub fn apply(
 
 /// Narrows a tensor's range where its readers cannot tell values apart: below −3 `HardSwish` is
 /// 0, outside `[-β/α, (1-β)/α]` `HardSigmoid` saturates, below 0 `Relu` is 0. Applies only when
-/// every reader is such an op (exact).
+/// every reader is such an op (exact). A tensor read only by a SiLU (`Mul(x, Sigmoid(x))`) is
+/// clipped at [`activations::SILU_DEAD_ZONE`], which changes the SiLU by at most
+/// [`activations::SILU_DEAD_ZONE_ERROR`].
 fn dead_zone(
     graph: &GraphProto,
     index: &graph::GraphIndex,
@@ -330,6 +333,12 @@ fn dead_zone(
     let consumers = index.consumers(tensor);
     if consumers.is_empty() || index.is_graph_output(tensor) {
         return (lo, hi);
+    }
+    if let Some(used) = activations::sole_activation(graph, index, tensor)
+        && used.activation == Activation::Silu
+    {
+        let (a, b) = used.activation.dead_zone();
+        return (lo.max(a), hi.min(b));
     }
     let mut new_lo = f32::INFINITY;
     let mut new_hi = f32::NEG_INFINITY;
@@ -478,4 +487,47 @@ fn add_scalar(graph: &mut GraphProto, names: &mut NameGen, name: &str, value: f3
 
 fn add_u8(graph: &mut GraphProto, names: &mut NameGen, name: &str, value: u8) -> String {
     graph::add_initializer(graph, names, graph::scalar_tensor(name, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_onnx::graph::NodeBuilder;
+    use kiln_onnx::proto::{NodeProto, ValueInfoProto};
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
+        NodeBuilder::new(op)
+            .name(output)
+            .inputs(inputs.iter().copied())
+            .output(output)
+            .build()
+    }
+
+    #[test]
+    fn dead_zones_narrow_only_tensors_every_reader_ignores_there() {
+        let graph = GraphProto {
+            node: vec![
+                node("Conv", &["x", "w"], "c1"),
+                node("Sigmoid", &["c1"], "s1"),
+                node("Mul", &["c1", "s1"], "a1"),
+                node("Conv", &["a1", "w"], "c2"),
+                node("HardSwish", &["c2"], "a2"),
+                node("Conv", &["a2", "w"], "c3"),
+                node("Relu", &["c3"], "a3"),
+                node("Add", &["a3", "c3"], "y"),
+            ],
+            output: vec![ValueInfoProto {
+                name: "y".to_owned(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let index = graph::GraphIndex::new(&graph).expect("index");
+        let narrowed = |t: &str| dead_zone(&graph, &index, t, -100.0, 50.0);
+        assert_eq!(narrowed("c1"), (activations::SILU_DEAD_ZONE, 50.0));
+        assert_eq!(narrowed("c2"), (-3.0, 50.0));
+        // c3 is also read by the Add: every value matters.
+        assert_eq!(narrowed("c3"), (-100.0, 50.0));
+        assert_eq!(narrowed("y"), (-100.0, 50.0));
+    }
 }

@@ -10,6 +10,11 @@
 //! global extremes are exactly those of the tensor, so the [`StatsCollector`](super::StatsCollector)
 //! needs no special case. Tensors needing other statistics (histograms, per-channel) are exposed
 //! whole, as [`add_stat_outputs`](super::add_stat_outputs) does.
+//!
+//! An activation output (`HardSwish`, SiLU, `Relu`, ...) has a known least value, so only its
+//! maximum is reduced, after a `GlobalMaxPool` for image batches; ONNX Runtime runs that pool in
+//! the blocked (NCHWc) layout its fused convolutions write, so measuring does not force a layout
+//! conversion of the whole activation. The floor stands in for the per-sample minimum.
 
 use kiln_onnx::graph::{
     self, AddOutputsOptions, GraphIndex, NameGen, NodeBuilder, tensor_from_values,
@@ -21,15 +26,45 @@ use ndarray::Array2;
 
 use super::{StatKind, StatsLayout};
 use crate::error::PipelineError;
+use crate::quantization::activations::produced_by_activation;
 use crate::tensor::{Tensor, TensorMap};
 
 /// Which tensors are reduced in the graph, and the outputs carrying their extremes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InGraphStats {
     /// `(tensor, per-sample min output, per-sample max output)`.
     pub reduced: Vec<(String, String, String)>,
+    /// `(tensor, its floor, per-sample max output)`: activation outputs, whose least value is
+    /// known, so only their maximum is measured and the floor stands for every sample's minimum
+    /// (a lower bound, which is all a range needs).
+    pub bounded: Vec<(String, f32, String)>,
     /// Tensors exposed whole.
     pub exposed: Vec<String>,
+}
+
+/// Whether `tensor` is known to be a rank-4 (image batch) tensor: declared so, or an activation
+/// of a 2-D `Conv` (4-D weight) output.
+fn image_batch(graph: &GraphProto, index: &GraphIndex, tensor: &str) -> bool {
+    if let Some(rank) = index.rank(tensor) {
+        return rank == 4;
+    }
+    let Some((_, input)) = produced_by_activation(graph, index, tensor) else {
+        return false;
+    };
+    if index.rank(&input) == Some(4) {
+        return true;
+    }
+    let Some(graph::Producer::Node { node, .. }) = index.producer(&input) else {
+        return false;
+    };
+    let conv = &graph.node[node];
+    conv.op_type == "Conv"
+        && conv.domain.is_empty()
+        && conv
+            .input
+            .get(1)
+            .and_then(|w| index.find_weight(graph, w))
+            .is_some_and(|w| w.dims().len() == 4)
 }
 
 /// Whether every statistic of `kinds` can be computed from per-sample extremes.
@@ -67,14 +102,47 @@ pub fn add_stat_reductions(
             result.exposed.push(tensor.to_owned());
             continue;
         }
+        // An activation output has a known floor: measure only its maximum, with a
+        // `GlobalMaxPool` first when the tensor is an image batch (ONNX Runtime runs it in its
+        // blocked layout, where the activation already is, and the reduction then reads only
+        // `[N, C]`).
+        let floor = produced_by_activation(graph, &index, tensor).map(|(a, _)| a.floor());
+        let mut source = tensor.to_owned();
+        if floor.is_some() && image_batch(graph, &index, tensor) {
+            source = names.fresh(&format!("{tensor}_kiln_GlobalMaxPool"));
+            nodes.push(
+                NodeBuilder::new("GlobalMaxPool")
+                    .name(source.clone())
+                    .input(tensor)
+                    .output(source.clone())
+                    .build(),
+            );
+        }
         let flat = names.fresh(&format!("{tensor}_kiln_flat"));
         nodes.push(
             NodeBuilder::new("Reshape")
                 .name(names.fresh(&format!("{tensor}_kiln_Reshape")))
-                .inputs([tensor, shape.as_str()])
+                .inputs([source.as_str(), shape.as_str()])
                 .output(flat.clone())
                 .build(),
         );
+        if let Some(floor) = floor {
+            let out = names.fresh(&format!("{tensor}_kiln_ReduceMax"));
+            let mut node = NodeBuilder::new("ReduceMax")
+                .name(out.clone())
+                .input(flat.clone())
+                .output(out.clone())
+                .attr_i("keepdims", 0);
+            node = if opset >= 18 {
+                node.input(axes.clone())
+            } else {
+                node.attr_ints("axes", [1])
+            };
+            nodes.push(node.build());
+            outputs.push(out.clone());
+            result.bounded.push((tensor.to_owned(), floor, out));
+            continue;
+        }
         let mut pair = Vec::new();
         for op in ["ReduceMin", "ReduceMax"] {
             let out = names.fresh(&format!("{tensor}_kiln_{op}"));
@@ -95,7 +163,7 @@ pub fn add_stat_reductions(
         let (min, max) = (pair[0].clone(), pair[1].clone());
         result.reduced.push((tensor.to_owned(), min, max));
     }
-    if !result.reduced.is_empty() {
+    if !result.reduced.is_empty() || !result.bounded.is_empty() {
         graph
             .initializer
             .push(tensor_from_values(&shape, &[2], &[0i64, -1])?);
@@ -147,6 +215,21 @@ impl InGraphStats {
             let mut pairs = Array2::<f32>::zeros((lo.len(), 2));
             for (i, (a, b)) in lo.iter().zip(&hi).enumerate() {
                 pairs[[i, 0]] = *a;
+                pairs[[i, 1]] = *b;
+            }
+            extra.insert(tensor.clone(), pairs.into_dyn());
+        }
+        for (tensor, floor, max) in &self.bounded {
+            let Some(Tensor::F32(hi)) = extra.remove(max) else {
+                return Err(PipelineError::Output {
+                    name: tensor.clone(),
+                    reason: "the in-graph max reduction did not come back as a float tensor"
+                        .to_owned(),
+                });
+            };
+            let mut pairs = Array2::<f32>::zeros((hi.len(), 2));
+            for (i, b) in hi.iter().enumerate() {
+                pairs[[i, 0]] = floor.min(*b);
                 pairs[[i, 1]] = *b;
             }
             extra.insert(tensor.clone(), pairs.into_dyn());

@@ -1,0 +1,511 @@
+//! Activation functions as the quantizer sees them: where their input stops mattering (dead
+//! zones), the least value they output (floors), and how a bound on their output maps back to
+//! their input (inverses).
+//!
+//! Two things use this:
+//!
+//! - **Narrower ranges.** A tensor that only an activation reads needs no resolution where the
+//!   activation cannot tell values apart: below −3 `HardSwish` is 0, and below
+//!   [`SILU_DEAD_ZONE`] SiLU is within [`SILU_DEAD_ZONE_ERROR`] of 0. On YOLOv8n the convolution
+//!   outputs reach −175 while SiLU makes everything below −8 look alike, so clipping them there
+//!   shrinks the quantization step up to 4× (see docs/benchmarks.md).
+//! - **Fewer measured tensors** ([`Derivations`]). The range of a pre-activation tensor follows
+//!   from its activation's output range (its upper end through the inverse, its lower end is the
+//!   dead zone), and a SiLU's `Sigmoid` output follows from its input. Calibration then measures
+//!   only the activation outputs, which the runtime materializes anyway, instead of the
+//!   convolution outputs it would otherwise fuse away; and since an activation output has a known
+//!   floor, only its maximum is measured ([`produced_by_activation`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use kiln_onnx::graph::{GraphIndex, NodeExt, Producer};
+use kiln_onnx::proto::GraphProto;
+
+/// Below this, SiLU (`x * sigmoid(x)`) is within [`SILU_DEAD_ZONE_ERROR`] of 0: the lower end of
+/// a SiLU input's range.
+pub const SILU_DEAD_ZONE: f32 = -8.0;
+
+/// `|silu(SILU_DEAD_ZONE)|`: the most a value below the dead zone changes the SiLU output when it
+/// is clipped there.
+pub const SILU_DEAD_ZONE_ERROR: f32 = 0.002_683;
+
+/// The minimum of SiLU, at `x ≈ −1.2785`.
+pub const SILU_MIN: f32 = -0.278_464_54;
+
+/// The minimum of `HardSwish`, at `x = −1.5`.
+pub const HARD_SWISH_MIN: f32 = -0.375;
+
+/// An activation function applied to one tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// `x * relu6(x + 3) / 6`.
+    HardSwish,
+    /// `x * sigmoid(x)`, written as `Mul(x, Sigmoid(x))`.
+    Silu,
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `clip(alpha * x + beta, 0, 1)`.
+    HardSigmoid {
+        /// Slope.
+        alpha: f32,
+        /// Offset.
+        beta: f32,
+    },
+}
+
+impl Activation {
+    /// The function itself.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Activation::Silu => x * sigmoid(x),
+            Activation::Relu => x.max(0.0),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+        }
+    }
+
+    /// The input interval outside which the output does not change (or, for SiLU, changes by at
+    /// most [`SILU_DEAD_ZONE_ERROR`]): clipping the input to it keeps the output.
+    pub fn dead_zone(self) -> (f32, f32) {
+        match self {
+            Activation::HardSwish => (-3.0, f32::INFINITY),
+            Activation::Silu => (SILU_DEAD_ZONE, f32::INFINITY),
+            Activation::Relu => (0.0, f32::INFINITY),
+            Activation::Sigmoid => (f32::NEG_INFINITY, f32::INFINITY),
+            Activation::HardSigmoid { alpha, beta } if alpha > 0.0 => {
+                (-beta / alpha, (1.0 - beta) / alpha)
+            }
+            Activation::HardSigmoid { .. } => (f32::NEG_INFINITY, f32::INFINITY),
+        }
+    }
+
+    /// The least value the function outputs.
+    pub fn floor(self) -> f32 {
+        match self {
+            Activation::HardSwish => HARD_SWISH_MIN,
+            Activation::Silu => SILU_MIN,
+            Activation::Relu | Activation::Sigmoid | Activation::HardSigmoid { .. } => 0.0,
+        }
+    }
+
+    /// The largest input whose output is at most `y`, for the activations that are increasing
+    /// above their minimum (`HardSwish`, SiLU): the upper end of an input range whose output
+    /// range ends at `y`. `None` for the others.
+    pub fn inverse_upper(self, y: f32) -> Option<f32> {
+        if !y.is_finite() {
+            return None;
+        }
+        match self {
+            Activation::HardSwish => Some(if y >= 3.0 {
+                y
+            } else {
+                // x (x + 3) / 6 = y on [-1.5, 3].
+                let y = y.max(HARD_SWISH_MIN);
+                (-3.0 + (9.0 + 24.0 * y).max(0.0).sqrt()) / 2.0
+            }),
+            Activation::Silu => {
+                // Increasing on [-1.2785, inf), and silu(x) <= x there for x >= 0: bisect.
+                let y = y.max(SILU_MIN);
+                let (mut lo, mut hi) = (-1.278_5f32, y.max(0.0) + 1.0);
+                while Activation::Silu.apply(hi) < y {
+                    hi *= 2.0;
+                }
+                for _ in 0..60 {
+                    let mid = 0.5 * (lo + hi);
+                    if Activation::Silu.apply(mid) < y {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                Some(hi)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// An activation that is the only reader of a tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivationUse {
+    /// The function.
+    pub activation: Activation,
+    /// Its output tensor.
+    pub output: String,
+    /// For SiLU, the `Sigmoid` output between the tensor and the `Mul`.
+    pub sigmoid: Option<String>,
+}
+
+/// The activation reading `tensor`, when it is its only reader: `HardSwish(t)`, `Relu(t)`,
+/// `HardSigmoid(t)`, or the SiLU pair `Sigmoid(t)` + `Mul(t, Sigmoid(t))` where nothing else
+/// reads the `Sigmoid`. `None` for graph outputs and anything else.
+pub fn sole_activation(
+    graph: &GraphProto,
+    index: &GraphIndex,
+    tensor: &str,
+) -> Option<ActivationUse> {
+    if index.is_graph_output(tensor) {
+        return None;
+    }
+    let consumers = index.consumers(tensor);
+    let single = |activation: Activation, node: usize| {
+        Some(ActivationUse {
+            activation,
+            output: graph.node[node].output.first()?.clone(),
+            sigmoid: None,
+        })
+    };
+    match consumers {
+        [c] => {
+            let node = &graph.node[c.node];
+            if !node.domain.is_empty() {
+                return None;
+            }
+            match node.op_type.as_str() {
+                "HardSwish" => single(Activation::HardSwish, c.node),
+                "Relu" => single(Activation::Relu, c.node),
+                "HardSigmoid" => single(
+                    Activation::HardSigmoid {
+                        alpha: node.attr_f("alpha").unwrap_or(0.2),
+                        beta: node.attr_f("beta").unwrap_or(0.5),
+                    },
+                    c.node,
+                ),
+                _ => None,
+            }
+        }
+        [a, b] => {
+            let (sig, mul) = match (
+                graph.node[a.node].op_type.as_str(),
+                graph.node[b.node].op_type.as_str(),
+            ) {
+                ("Sigmoid", "Mul") => (a.node, b.node),
+                ("Mul", "Sigmoid") => (b.node, a.node),
+                _ => return None,
+            };
+            let (sig_node, mul_node) = (&graph.node[sig], &graph.node[mul]);
+            if !sig_node.domain.is_empty() || !mul_node.domain.is_empty() {
+                return None;
+            }
+            let s = sig_node.output.first()?;
+            let reads = |x: &str| mul_node.input.iter().filter(|i| *i == x).count() == 1;
+            let only_mul_reads_sigmoid = matches!(index.consumers(s), [c] if c.node == mul);
+            if mul_node.input.len() == 2
+                && reads(tensor)
+                && reads(s)
+                && only_mul_reads_sigmoid
+                && !index.is_graph_output(s)
+            {
+                Some(ActivationUse {
+                    activation: Activation::Silu,
+                    output: mul_node.output.first()?.clone(),
+                    sigmoid: Some(s.clone()),
+                })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The activation producing `tensor`, with its input: `HardSwish`, `Relu`, `Sigmoid`,
+/// `HardSigmoid` nodes, and `Mul(x, Sigmoid(x))` (SiLU).
+pub fn produced_by_activation(
+    graph: &GraphProto,
+    index: &GraphIndex,
+    tensor: &str,
+) -> Option<(Activation, String)> {
+    let Some(Producer::Node { node, .. }) = index.producer(tensor) else {
+        return None;
+    };
+    let n = &graph.node[node];
+    if !n.domain.is_empty() {
+        return None;
+    }
+    let input = n.input.first()?.clone();
+    let activation = match n.op_type.as_str() {
+        "HardSwish" => Activation::HardSwish,
+        "Relu" => Activation::Relu,
+        "Sigmoid" => Activation::Sigmoid,
+        "HardSigmoid" => Activation::HardSigmoid {
+            alpha: n.attr_f("alpha").unwrap_or(0.2),
+            beta: n.attr_f("beta").unwrap_or(0.5),
+        },
+        "Mul" if n.input.len() == 2 => {
+            for (x, s) in [(0, 1), (1, 0)] {
+                let Some(Producer::Node { node: sig, .. }) = index.producer(&n.input[s]) else {
+                    continue;
+                };
+                let sig = &graph.node[sig];
+                if sig.op_type == "Sigmoid"
+                    && sig.domain.is_empty()
+                    && sig.input.first() == Some(&n.input[x])
+                {
+                    return Some((Activation::Silu, n.input[x].clone()));
+                }
+            }
+            return None;
+        }
+        _ => return None,
+    };
+    Some((activation, input))
+}
+
+/// How a tensor's range follows from another's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Derivation {
+    /// The input of `activation`, whose output is `output`: `[dead-zone low, inverse(output hi)]`.
+    PreActivation {
+        /// The activation reading the tensor.
+        activation: Activation,
+        /// Its output, which calibration measures.
+        output: String,
+    },
+    /// The `Sigmoid` of `input` (inside a SiLU): `[sigmoid(lo), sigmoid(hi)]`.
+    SigmoidOf {
+        /// The `Sigmoid` input.
+        input: String,
+    },
+}
+
+/// Ranges calibration does not measure because they follow from measured ones (module docs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Derivations {
+    /// Derived tensor -> how.
+    pub rules: BTreeMap<String, Derivation>,
+}
+
+impl Derivations {
+    /// The derivations for `tensors` (the tensors whose ranges a plan needs): pre-activation
+    /// tensors read only by `HardSwish` or SiLU, and the `Sigmoid` inside each such SiLU.
+    pub fn new<'a>(
+        graph: &GraphProto,
+        index: &GraphIndex,
+        tensors: impl IntoIterator<Item = &'a str>,
+    ) -> Derivations {
+        let tensors: BTreeSet<&str> = tensors.into_iter().collect();
+        let mut rules = BTreeMap::new();
+        for &t in &tensors {
+            let Some(used) = sole_activation(graph, index, t) else {
+                continue;
+            };
+            if !matches!(used.activation, Activation::HardSwish | Activation::Silu) {
+                continue;
+            }
+            rules.insert(
+                t.to_owned(),
+                Derivation::PreActivation {
+                    activation: used.activation,
+                    output: used.output.clone(),
+                },
+            );
+            if let Some(s) = used.sigmoid
+                && tensors.contains(s.as_str())
+            {
+                rules.insert(
+                    s,
+                    Derivation::SigmoidOf {
+                        input: t.to_owned(),
+                    },
+                );
+            }
+        }
+        // A source must be measured: drop rules whose source is derived itself.
+        let derived: BTreeSet<String> = rules.keys().cloned().collect();
+        rules.retain(|_, rule| match rule {
+            Derivation::PreActivation { output, .. } => !derived.contains(output),
+            Derivation::SigmoidOf { .. } => true,
+        });
+        let kept: BTreeSet<String> = rules.keys().cloned().collect();
+        rules.retain(|_, rule| match rule {
+            Derivation::SigmoidOf { input } => kept.contains(input),
+            Derivation::PreActivation { .. } => true,
+        });
+        Derivations { rules }
+    }
+
+    /// The tensors to measure for `tensors`: those not derived, plus every derivation's source.
+    pub fn measured<'a>(&self, tensors: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = tensors
+            .into_iter()
+            .filter(|t| !self.rules.contains_key(*t))
+            .map(str::to_owned)
+            .collect();
+        for rule in self.rules.values() {
+            if let Derivation::PreActivation { output, .. } = rule {
+                out.insert(output.clone());
+            }
+        }
+        out
+    }
+
+    /// Adds the derived ranges to `ranges` (measured ones are never replaced). Pre-activation
+    /// tensors come first, so the `Sigmoid` rules see their inputs.
+    pub fn fill(&self, ranges: &mut HashMap<String, (f32, f32)>) {
+        for (t, rule) in &self.rules {
+            if let Derivation::PreActivation { activation, output } = rule {
+                let Some(&(_, hi)) = ranges.get(output) else {
+                    continue;
+                };
+                let Some(hi) = activation.inverse_upper(hi) else {
+                    continue;
+                };
+                let lo = activation.dead_zone().0;
+                ranges.entry(t.clone()).or_insert((lo.min(hi), hi));
+            }
+        }
+        for (t, rule) in &self.rules {
+            if let Derivation::SigmoidOf { input } = rule
+                && let Some(&(lo, hi)) = ranges.get(input)
+            {
+                ranges
+                    .entry(t.clone())
+                    .or_insert((sigmoid(lo), sigmoid(hi)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_onnx::graph::NodeBuilder;
+
+    #[test]
+    fn inverses_invert_on_the_increasing_part() {
+        for act in [Activation::HardSwish, Activation::Silu] {
+            for x in [-1.0f32, -0.5, 0.0, 0.3, 1.0, 2.9, 3.0, 7.5, 40.0] {
+                let y = act.apply(x);
+                let back = act.inverse_upper(y).expect("invertible");
+                assert!(
+                    (back - x).abs() < 1e-3 * x.abs().max(1.0),
+                    "{act:?} {x} -> {y} -> {back}"
+                );
+            }
+            // Below the minimum, the inverse is the argmin (still a valid upper end).
+            let at_min = act.inverse_upper(act.floor() - 1.0).expect("clamped");
+            assert!((act.apply(at_min) - act.floor()).abs() < 1e-3, "{act:?}");
+        }
+        assert_eq!(Activation::Relu.inverse_upper(1.0), None);
+        assert_eq!(Activation::Silu.inverse_upper(f32::NAN), None);
+    }
+
+    #[test]
+    fn dead_zones_and_floors_hold() {
+        assert!((Activation::Silu.apply(SILU_DEAD_ZONE).abs() - SILU_DEAD_ZONE_ERROR).abs() < 1e-5);
+        for x in [-100.0f32, -20.0, -8.0] {
+            assert!(Activation::Silu.apply(x).abs() <= SILU_DEAD_ZONE_ERROR + 1e-6);
+            assert_eq!(Activation::HardSwish.apply(x), 0.0);
+        }
+        for act in [Activation::HardSwish, Activation::Silu] {
+            let least = (-400..400)
+                .map(|i| act.apply(i as f32 / 100.0))
+                .fold(f32::INFINITY, f32::min);
+            assert!(
+                (least - act.floor()).abs() < 1e-3 && least >= act.floor() - 1e-6,
+                "{act:?}"
+            );
+        }
+        let hs = Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        };
+        assert_eq!(hs.dead_zone(), (-2.5, 2.5));
+    }
+
+    fn graph(nodes: Vec<kiln_onnx::proto::NodeProto>, outputs: &[&str]) -> GraphProto {
+        GraphProto {
+            node: nodes,
+            output: outputs
+                .iter()
+                .map(|o| kiln_onnx::proto::ValueInfoProto {
+                    name: (*o).to_owned(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn node(op: &str, inputs: &[&str], output: &str) -> kiln_onnx::proto::NodeProto {
+        NodeBuilder::new(op)
+            .name(output)
+            .inputs(inputs.iter().copied())
+            .output(output)
+            .build()
+    }
+
+    #[test]
+    fn silu_and_hard_swish_readers_are_recognized_and_derived() {
+        // c1 -> SiLU -> a1 ; c2 -> HardSwish -> a2 ; c3 -> Sigmoid (also read elsewhere).
+        let g = graph(
+            vec![
+                node("Conv", &["x", "w"], "c1"),
+                node("Sigmoid", &["c1"], "s1"),
+                node("Mul", &["c1", "s1"], "a1"),
+                node("Conv", &["a1", "w"], "c2"),
+                node("HardSwish", &["c2"], "a2"),
+                node("Conv", &["a2", "w"], "c3"),
+                node("Sigmoid", &["c3"], "s3"),
+                node("Mul", &["c3", "s3"], "a3"),
+                node("Add", &["s3", "a3"], "y"),
+            ],
+            &["y"],
+        );
+        let index = GraphIndex::new(&g).expect("index");
+        let used = sole_activation(&g, &index, "c1").expect("silu");
+        assert_eq!(used.activation, Activation::Silu);
+        assert_eq!(
+            (used.output.as_str(), used.sigmoid.as_deref()),
+            ("a1", Some("s1"))
+        );
+        assert_eq!(
+            sole_activation(&g, &index, "c2").map(|u| u.activation),
+            Some(Activation::HardSwish)
+        );
+        // s3 is read by the Add too: not a plain SiLU.
+        assert_eq!(sole_activation(&g, &index, "c3"), None);
+        assert_eq!(
+            produced_by_activation(&g, &index, "a1"),
+            Some((Activation::Silu, "c1".to_owned()))
+        );
+        assert_eq!(
+            produced_by_activation(&g, &index, "a2"),
+            Some((Activation::HardSwish, "c2".to_owned()))
+        );
+        assert_eq!(produced_by_activation(&g, &index, "y"), None);
+
+        let tensors = ["c1", "s1", "a1", "c2", "c3", "s3", "a3"];
+        let d = Derivations::new(&g, &index, tensors);
+        assert_eq!(d.rules.len(), 3, "{d:?}");
+        let measured = d.measured(tensors);
+        let expect: BTreeSet<String> = ["a1", "a2", "c3", "s3", "a3"].map(String::from).into();
+        assert_eq!(measured, expect);
+
+        let mut ranges: HashMap<String, (f32, f32)> = [
+            ("a1".to_owned(), (-0.2, 5.0)),
+            ("a2".to_owned(), (-0.3, 2.0)),
+        ]
+        .into();
+        d.fill(&mut ranges);
+        let (lo, hi) = ranges["c1"];
+        assert_eq!(lo, SILU_DEAD_ZONE);
+        assert!((Activation::Silu.apply(hi) - 5.0).abs() < 1e-4);
+        let (lo, hi) = ranges["c2"];
+        assert_eq!(lo, -3.0);
+        assert!((Activation::HardSwish.apply(hi) - 2.0).abs() < 1e-4);
+        let (lo, hi) = ranges["s1"];
+        assert!(
+            (lo - sigmoid(SILU_DEAD_ZONE)).abs() < 1e-6
+                && (hi - sigmoid(ranges["c1"].1)).abs() < 1e-6
+        );
+    }
+}
