@@ -228,3 +228,98 @@ fn calibration_statistics_are_cached_by_model_data_subset_and_layout() {
     );
     assert_eq!(run("mnist_5k", 32).statistics_cache, StatsCacheUse::Stored);
 }
+
+#[test]
+fn side_by_side_comparison_reduces_the_same_errors_as_exposing_both_models() {
+    use kiln::onnx::graph::{AddOutputsOptions, add_outputs};
+    use kiln::pipeline::quantization::compare::comparison_model;
+    use kiln::pipeline::quantization::default::prepare;
+    use kiln::pipeline::tensor::Tensor;
+
+    let csv = kiln::assets::fetch(&catalog::MNIST_5K).expect("mnist");
+    let options = MnistCsvOptions {
+        rows: Some((0..24).collect()),
+        ..MnistCsvOptions::default()
+    };
+    let loader: Arc<dyn DataLoader> = Arc::new(MnistCsv::open(&csv, options).expect("csv"));
+    let fp32 =
+        prepare(&Model::open("tests/data/selfcnn_mnist5k.onnx").expect("model")).expect("prepared");
+    let int8 = quantize(&fp32, loader.clone(), 8);
+    let tensors: Vec<String> = fp32
+        .graph()
+        .node
+        .iter()
+        .filter(|n| matches!(n.op_type.as_str(), "Conv" | "Gemm" | "MatMul"))
+        .flat_map(|n| [n.input[0].clone(), n.output[0].clone()])
+        .filter(|t| fp32.graph().input.iter().all(|i| i.name != *t))
+        .collect();
+    assert!(tensors.len() >= 8, "{tensors:?}");
+
+    // Naive: expose the tensors on each model, keep them, compare on the host.
+    let outputs = |m: &Model| {
+        let mut exposed = m.clone();
+        add_outputs(exposed.graph_mut(), &tensors, &AddOutputsOptions::default()).expect("outputs");
+        let mut engine = engine(loader.clone(), None, 8);
+        engine
+            .set_model(&CompressedModel::single("m", exposed))
+            .expect("set model");
+        engine
+            .predict(&PredictOptions::new().keep(KeepOutputs::Named(tensors.clone())))
+            .expect("predict")
+            .outputs
+    };
+    let (a, b) = (outputs(&fp32), outputs(&int8));
+    let naive = |t: &str| {
+        let (mut diff, mut norm) = (0f64, 0f64);
+        for (i, x) in &a {
+            let (Some(Tensor::F32(x)), Some(Tensor::F32(y))) = (x.get(t), b[i].get(t)) else {
+                panic!("{t} missing");
+            };
+            for (p, q) in x.iter().zip(y.iter()) {
+                diff += f64::from(p - q).powi(2);
+                norm += f64::from(*p).powi(2);
+            }
+        }
+        (diff, norm)
+    };
+
+    let comparison = comparison_model(&fp32, &int8, &tensors).expect("comparison");
+    assert_eq!(comparison.outputs.len(), tensors.len());
+    let mut engine = engine(loader, None, 3);
+    engine
+        .set_model(&CompressedModel::single(
+            "compare",
+            comparison.model.clone(),
+        ))
+        .expect("set model");
+    let p = engine
+        .predict(&PredictOptions::new().keep(KeepOutputs::Named(comparison.output_names())))
+        .expect("predict");
+    let total = |name: &str| -> f64 {
+        p.outputs
+            .values()
+            .map(|o| match o.get(name) {
+                Some(Tensor::F32(v)) => v.iter().map(|x| f64::from(*x)).sum::<f64>(),
+                _ => panic!("{name} missing"),
+            })
+            .sum()
+    };
+    let mut nonzero = 0;
+    for (t, d, n) in &comparison.outputs {
+        let (diff, norm) = naive(t);
+        let (got_diff, got_norm) = (total(d), total(n));
+        assert!(
+            (got_norm - norm).abs() <= 1e-4 * norm.max(1.0),
+            "{t}: norm {got_norm} vs {norm}"
+        );
+        assert!(
+            (got_diff - diff).abs() <= 1e-3 * diff.max(1e-3),
+            "{t}: diff {got_diff} vs {diff}"
+        );
+        nonzero += usize::from(diff > 0.0);
+    }
+    assert!(
+        nonzero >= tensors.len() / 2,
+        "INT8 differs from FP32 somewhere"
+    );
+}

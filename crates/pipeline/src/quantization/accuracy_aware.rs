@@ -2,18 +2,20 @@
 //! `maximal_drop`, return the layer that hurts most to float, one at a time.
 //!
 //! Ranking is one pass, not one evaluation per layer: the FP32 (prepared) model and the INT8 model
-//! run on the ranking subset with every quantized layer's output exposed, and each layer is scored
+//! run side by side on the ranking subset ([`comparison_model`]: one graph that reduces each
+//! quantized layer's output difference in place, so memory stays flat), and each layer is scored
 //! by how much relative error it *adds* — the error of its output minus the largest error of its
 //! inputs. Errors accumulate downstream, so the raw error would always blame the last layers; the
 //! increment points at the layers that do the damage. Reverting re-plans with the layer ignored
 //! (the calibrated ranges are reused: no new calibration) and re-evaluates the metric.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use kiln_onnx::Model;
 use kiln_onnx::graph::{self, GraphIndex, Producer};
 use serde_json::json;
 
+use super::compare::comparison_model;
 use super::default::{self, DefaultQuantization, Quantized};
 use super::placement::{self, OpClass, PlacementOptions};
 use crate::config::{AccuracyAwareParams, IgnoredScope};
@@ -22,12 +24,9 @@ use crate::error::PipelineError;
 use crate::model::CompressedModel;
 use crate::pipeline::{Algorithm, AlgorithmReport};
 use crate::sampler::{Subset, SubsetSampler};
-use crate::tensor::{Tensor, TensorMap};
+use crate::tensor::Tensor;
 
 const NAME: &str = "AccuracyAwareQuantization";
-
-/// Most samples whose intermediate outputs are kept for ranking (memory bound).
-const MAX_RANKING_SAMPLES: usize = 32;
 
 /// POT's `AccuracyAwareQuantization` (see the module docs).
 #[derive(Debug, Clone)]
@@ -191,37 +190,44 @@ impl AccuracyAwareQuantization {
                 }
             }
         }
-        let samples = self
-            .params
-            .ranking_subset_size
-            .clamp(1, MAX_RANKING_SAMPLES);
+        let samples = self.params.ranking_subset_size.max(1);
         let len = engine.data_loader().len();
-        let sampler = SubsetSampler::new(len, Subset::First(samples.min(len)), engine.batch_size());
-        let outputs = |engine: &mut dyn Engine,
-                       m: &Model|
-         -> Result<BTreeMap<usize, TensorMap>, PipelineError> {
-            let mut exposed = m.clone();
-            let g = graph::model_graph_mut(exposed.proto_mut())?;
-            graph::add_outputs(
-                g,
-                &tensors,
-                &graph::AddOutputsOptions {
-                    on_unknown: graph::OnUnknownType::Skip,
-                },
-            )?;
-            engine.set_model(&CompressedModel::single("ranking", exposed))?;
-            let p = engine.predict(
-                &PredictOptions::new()
-                    .sampler(&sampler)
-                    .keep(KeepOutputs::Named(tensors.clone())),
-            )?;
-            Ok(p.outputs)
+        // One sample per batch: the runtime keeps every compared tensor of both halves alive
+        // until its difference is reduced, so memory is about two models' activations of one
+        // sample, and does not grow with the number of samples.
+        let sampler = SubsetSampler::new(len, Subset::First(samples.min(len)), 1);
+        // FP32 and INT8 side by side, differences reduced in the graph.
+        let comparison = comparison_model(&q.prepared, &q.model, &tensors)?;
+        engine.set_model(&CompressedModel::single(
+            "ranking",
+            comparison.model.clone(),
+        ))?;
+        let p = engine.predict(
+            &PredictOptions::new()
+                .sampler(&sampler)
+                .keep(KeepOutputs::Named(comparison.output_names())),
+        )?;
+        let total = |name: &str| -> f64 {
+            p.outputs
+                .values()
+                .filter_map(|o| match o.get(name) {
+                    Some(Tensor::F32(a)) => Some(a.iter().map(|v| f64::from(*v)).sum::<f64>()),
+                    _ => None,
+                })
+                .sum()
         };
-        let reference = outputs(engine, &q.prepared)?;
-        let quantized = outputs(engine, &q.model)?;
-        let error: HashMap<&str, f64> = tensors
+        let error: HashMap<&str, f64> = comparison
+            .outputs
             .iter()
-            .map(|t| (t.as_str(), relative_error(&reference, &quantized, t)))
+            .map(|(t, diff, norm)| {
+                let (diff, norm) = (total(diff), total(norm));
+                let e = if norm > 0.0 {
+                    (diff / norm).sqrt()
+                } else {
+                    0.0
+                };
+                (t.as_str(), e)
+            })
             .collect();
         let mut ranking: Vec<(String, f64)> = nodes
             .iter()
@@ -240,35 +246,6 @@ impl AccuracyAwareQuantization {
             .collect();
         ranking.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok(ranking)
-    }
-}
-
-/// `||a - b|| / ||a||` over every kept sample of `tensor` (0 when absent).
-fn relative_error(
-    reference: &BTreeMap<usize, TensorMap>,
-    quantized: &BTreeMap<usize, TensorMap>,
-    tensor: &str,
-) -> f64 {
-    let (mut diff, mut norm) = (0f64, 0f64);
-    for (i, r) in reference {
-        let (Some(Tensor::F32(a)), Some(Tensor::F32(b))) =
-            (r.get(tensor), quantized.get(i).and_then(|q| q.get(tensor)))
-        else {
-            continue;
-        };
-        if a.shape() != b.shape() {
-            continue;
-        }
-        for (x, y) in a.iter().zip(b.iter()) {
-            let (x, y) = (f64::from(*x), f64::from(*y));
-            diff += (x - y) * (x - y);
-            norm += x * x;
-        }
-    }
-    if norm > 0.0 {
-        (diff / norm).sqrt()
-    } else {
-        0.0
     }
 }
 

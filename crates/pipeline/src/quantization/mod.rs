@@ -4,6 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`activations`] | dead zones, floors and inverses of activations; derived ranges |
+//! | [`compare`] | FP32 and INT8 side by side in one graph, differences reduced in place |
 //! | [`qparams`] | U8 activations, S8 per-channel weights, INT32 biases |
 //! | [`placement`] | where Q/DQ goes: graph-aware rules, shared scales, what stays float |
 //! | [`rewrite`] | applying a placement; integer lowering of `HardSwish`/`HardSigmoid` |
@@ -15,6 +16,7 @@
 
 pub mod accuracy_aware;
 pub mod activations;
+pub mod compare;
 pub mod default;
 pub mod placement;
 pub mod qparams;
