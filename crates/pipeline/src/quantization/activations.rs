@@ -259,6 +259,101 @@ pub fn produced_by_activation(
     Some((activation, input))
 }
 
+/// How deep [`known_floor`] and [`image_batch`] follow a tensor back through the graph.
+const MAX_TRACE: usize = 24;
+
+/// Ops whose output values are some of their (first, or for `Concat` any) input's values or
+/// convex combinations of them: the output keeps the inputs' floor.
+fn keeps_floor(node: &kiln_onnx::proto::NodeProto) -> bool {
+    match node.op_type.as_str() {
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" | "Split" | "Slice"
+        | "Reshape" | "Flatten" | "Transpose" | "Squeeze" | "Unsqueeze" | "Identity" | "Concat" => {
+            true
+        }
+        // Nearest and linear interpolation stay within the inputs; cubic can undershoot.
+        "Resize" | "Upsample" => node
+            .attr_s("mode")
+            .is_none_or(|m| m == "nearest" || m == "linear"),
+        _ => false,
+    }
+}
+
+/// A value every element of `tensor` is known to be at least: an activation's floor, carried
+/// through data movement, pooling, nearest/linear resizing and `Concat`, and summed over `Add`.
+pub fn known_floor(graph: &GraphProto, index: &GraphIndex, tensor: &str) -> Option<f32> {
+    floor_at(graph, index, tensor, 0)
+}
+
+fn floor_at(graph: &GraphProto, index: &GraphIndex, tensor: &str, depth: usize) -> Option<f32> {
+    if depth > MAX_TRACE {
+        return None;
+    }
+    if let Some((activation, _)) = produced_by_activation(graph, index, tensor) {
+        return Some(activation.floor());
+    }
+    let Some(Producer::Node { node, .. }) = index.producer(tensor) else {
+        return None;
+    };
+    let n = &graph.node[node];
+    if !n.domain.is_empty() {
+        return None;
+    }
+    if n.op_type == "Add" && n.input.len() == 2 {
+        let a = floor_at(graph, index, &n.input[0], depth + 1)?;
+        let b = floor_at(graph, index, &n.input[1], depth + 1)?;
+        return Some(a + b);
+    }
+    if !keeps_floor(n) {
+        return None;
+    }
+    let inputs: &[String] = if n.op_type == "Concat" {
+        &n.input
+    } else {
+        n.input.get(..1)?
+    };
+    inputs
+        .iter()
+        .map(|i| floor_at(graph, index, i, depth + 1))
+        .try_fold(f32::INFINITY, |m, f| Some(m.min(f?)))
+}
+
+/// Whether `tensor` is known to be a rank-4 (image batch) tensor: declared so, or traced back
+/// through activations, `Add`, `Concat`, pooling, `Split`, `Slice`, `Resize` and `Transpose` to a
+/// 2-D `Conv` (4-D weight).
+pub fn image_batch(graph: &GraphProto, index: &GraphIndex, tensor: &str) -> bool {
+    rank4_at(graph, index, tensor, 0)
+}
+
+fn rank4_at(graph: &GraphProto, index: &GraphIndex, tensor: &str, depth: usize) -> bool {
+    if let Some(rank) = index.rank(tensor) {
+        return rank == 4;
+    }
+    if depth > MAX_TRACE {
+        return false;
+    }
+    let Some(Producer::Node { node, .. }) = index.producer(tensor) else {
+        return false;
+    };
+    let n = &graph.node[node];
+    if !n.domain.is_empty() {
+        return false;
+    }
+    match n.op_type.as_str() {
+        "Conv" => n
+            .input
+            .get(1)
+            .and_then(|w| index.find_weight(graph, w))
+            .is_some_and(|w| w.dims().len() == 4),
+        "HardSwish" | "Relu" | "Sigmoid" | "HardSigmoid" | "Mul" | "Add" | "Concat" | "MaxPool"
+        | "AveragePool" | "Split" | "Slice" | "Resize" | "Upsample" | "Transpose" | "Identity"
+        | "Clip" | "LeakyRelu" => n
+            .input
+            .first()
+            .is_some_and(|i| rank4_at(graph, index, i, depth + 1)),
+        _ => false,
+    }
+}
+
 /// How a tensor's range follows from another's.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Derivation {
@@ -507,5 +602,46 @@ mod tests {
             (lo - sigmoid(SILU_DEAD_ZONE)).abs() < 1e-6
                 && (hi - sigmoid(ranges["c1"].1)).abs() < 1e-6
         );
+    }
+
+    #[test]
+    fn floors_and_ranks_follow_sums_pooling_and_concatenations() {
+        let mut g = graph(
+            vec![
+                node("Conv", &["x", "w"], "c1"),
+                node("Sigmoid", &["c1"], "s1"),
+                node("Mul", &["c1", "s1"], "a1"),
+                node("Conv", &["a1", "w"], "c2"),
+                node("HardSwish", &["c2"], "a2"),
+                node("Add", &["a1", "a2"], "sum"),
+                node("MaxPool", &["sum"], "pooled"),
+                node("Concat", &["pooled", "a1"], "cat"),
+                node("Concat", &["pooled", "c2"], "mixed"),
+                NodeBuilder::new("Resize")
+                    .name("cubic")
+                    .inputs(["a1", "", "scales"])
+                    .output("cubic")
+                    .attr_s("mode", "cubic")
+                    .build(),
+                node("Flatten", &["pooled"], "flat"),
+            ],
+            &["cat", "mixed", "cubic", "flat"],
+        );
+        g.initializer
+            .push(kiln_onnx::graph::tensor_from_values("w", &[1, 1, 1, 1], &[1.0f32]).expect("w"));
+        let index = GraphIndex::new(&g).expect("index");
+        let floor = |t: &str| known_floor(&g, &index, t);
+        assert_eq!(floor("a1"), Some(SILU_MIN));
+        assert_eq!(floor("sum"), Some(SILU_MIN + HARD_SWISH_MIN));
+        assert_eq!(floor("pooled"), floor("sum"));
+        assert_eq!(floor("cat"), floor("sum"));
+        assert_eq!(floor("flat"), floor("sum"));
+        assert_eq!(floor("mixed"), None, "a raw conv output has no floor");
+        assert_eq!(floor("cubic"), None, "cubic resizing can undershoot");
+        assert_eq!(floor("c1"), None);
+        for t in ["c1", "a1", "sum", "pooled", "cat"] {
+            assert!(image_batch(&g, &index, t), "{t}");
+        }
+        assert!(!image_batch(&g, &index, "flat"));
     }
 }

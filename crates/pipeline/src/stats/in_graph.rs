@@ -26,7 +26,7 @@ use ndarray::Array2;
 
 use super::{StatKind, StatsLayout};
 use crate::error::PipelineError;
-use crate::quantization::activations::produced_by_activation;
+use crate::quantization::activations::{image_batch, known_floor};
 use crate::tensor::{Tensor, TensorMap};
 
 /// Which tensors are reduced in the graph, and the outputs carrying their extremes.
@@ -40,31 +40,6 @@ pub struct InGraphStats {
     pub bounded: Vec<(String, f32, String)>,
     /// Tensors exposed whole.
     pub exposed: Vec<String>,
-}
-
-/// Whether `tensor` is known to be a rank-4 (image batch) tensor: declared so, or an activation
-/// of a 2-D `Conv` (4-D weight) output.
-fn image_batch(graph: &GraphProto, index: &GraphIndex, tensor: &str) -> bool {
-    if let Some(rank) = index.rank(tensor) {
-        return rank == 4;
-    }
-    let Some((_, input)) = produced_by_activation(graph, index, tensor) else {
-        return false;
-    };
-    if index.rank(&input) == Some(4) {
-        return true;
-    }
-    let Some(graph::Producer::Node { node, .. }) = index.producer(&input) else {
-        return false;
-    };
-    let conv = &graph.node[node];
-    conv.op_type == "Conv"
-        && conv.domain.is_empty()
-        && conv
-            .input
-            .get(1)
-            .and_then(|w| index.find_weight(graph, w))
-            .is_some_and(|w| w.dims().len() == 4)
 }
 
 /// Whether every statistic of `kinds` can be computed from per-sample extremes.
@@ -102,11 +77,12 @@ pub fn add_stat_reductions(
             result.exposed.push(tensor.to_owned());
             continue;
         }
-        // An activation output has a known floor: measure only its maximum, with a
+        // An activation output (and sums, concatenations, pooling of them) has a known floor:
+        // measure only its maximum, with a
         // `GlobalMaxPool` first when the tensor is an image batch (ONNX Runtime runs it in its
         // blocked layout, where the activation already is, and the reduction then reads only
         // `[N, C]`).
-        let floor = produced_by_activation(graph, &index, tensor).map(|(a, _)| a.floor());
+        let floor = known_floor(graph, &index, tensor);
         let mut source = tensor.to_owned();
         if floor.is_some() && image_batch(graph, &index, tensor) {
             source = names.fresh(&format!("{tensor}_kiln_GlobalMaxPool"));
@@ -187,6 +163,12 @@ pub fn add_stat_reductions(
         }
     }
     graph::add_outputs(graph, &result.exposed, &AddOutputsOptions::default())?;
+    tracing::debug!(
+        min_max = result.reduced.len(),
+        max_only = result.bounded.len(),
+        exposed = result.exposed.len(),
+        "statistics reduced in the graph"
+    );
     Ok(result)
 }
 
