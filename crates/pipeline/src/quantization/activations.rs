@@ -279,7 +279,8 @@ fn keeps_floor(node: &kiln_onnx::proto::NodeProto) -> bool {
 }
 
 /// A value every element of `tensor` is known to be at least: an activation's floor, carried
-/// through data movement, pooling, nearest/linear resizing and `Concat`, and summed over `Add`.
+/// through data movement, pooling, nearest/linear resizing, `Concat` and gating by a
+/// `Sigmoid`/`HardSigmoid` output, and summed over `Add`.
 pub fn known_floor(graph: &GraphProto, index: &GraphIndex, tensor: &str) -> Option<f32> {
     floor_at(graph, index, tensor, 0)
 }
@@ -302,6 +303,20 @@ fn floor_at(graph: &GraphProto, index: &GraphIndex, tensor: &str, depth: usize) 
         let a = floor_at(graph, index, &n.input[0], depth + 1)?;
         let b = floor_at(graph, index, &n.input[1], depth + 1)?;
         return Some(a + b);
+    }
+    // A gate: `x * g` with `g` in [0, 1] (a `Sigmoid` or `HardSigmoid` output) stays above
+    // `min(floor(x), 0)`.
+    if n.op_type == "Mul" && n.input.len() == 2 {
+        for (x, g) in [(0, 1), (1, 0)] {
+            let gate = matches!(
+                produced_by_activation(graph, index, &n.input[g]),
+                Some((Activation::Sigmoid | Activation::HardSigmoid { .. }, _))
+            );
+            if gate && let Some(f) = floor_at(graph, index, &n.input[x], depth + 1) {
+                return Some(f.min(0.0));
+            }
+        }
+        return None;
     }
     if !keeps_floor(n) {
         return None;
@@ -624,8 +639,11 @@ mod tests {
                     .attr_s("mode", "cubic")
                     .build(),
                 node("Flatten", &["pooled"], "flat"),
+                node("HardSigmoid", &["c2"], "gate"),
+                node("Mul", &["a2", "gate"], "gated"),
+                node("Mul", &["a2", "a1"], "product"),
             ],
-            &["cat", "mixed", "cubic", "flat"],
+            &["cat", "mixed", "cubic", "flat", "gated", "product"],
         );
         g.initializer
             .push(kiln_onnx::graph::tensor_from_values("w", &[1, 1, 1, 1], &[1.0f32]).expect("w"));
@@ -639,6 +657,8 @@ mod tests {
         assert_eq!(floor("mixed"), None, "a raw conv output has no floor");
         assert_eq!(floor("cubic"), None, "cubic resizing can undershoot");
         assert_eq!(floor("c1"), None);
+        assert_eq!(floor("gated"), Some(HARD_SWISH_MIN));
+        assert_eq!(floor("product"), None, "a product of two signed tensors has no floor");
         for t in ["c1", "a1", "sum", "pooled", "cat"] {
             assert!(image_batch(&g, &index, t), "{t}");
         }

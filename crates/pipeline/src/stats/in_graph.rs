@@ -169,6 +169,7 @@ pub fn add_stat_reductions(
         exposed = result.exposed.len(),
         "statistics reduced in the graph"
     );
+    tracing::trace!(min_max = ?result.reduced.iter().map(|r| &r.0).collect::<Vec<_>>());
     Ok(result)
 }
 
