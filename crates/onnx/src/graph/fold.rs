@@ -125,6 +125,8 @@ pub struct FoldReport {
 pub struct SimplifyReport {
     /// `Identity` nodes removed.
     pub identities: usize,
+    /// Decomposed `HardSigmoid`s fused into one node ([`fuse_hard_sigmoids`](super::fuse_hard_sigmoids)).
+    pub hard_sigmoids: usize,
     /// Batch norms folded and skipped.
     pub fold: FoldReport,
     /// Initializers and `Constant` nodes removed because nothing read them any more.
@@ -569,7 +571,8 @@ pub fn remove_unused_initializers(graph: &mut GraphProto) -> usize {
 }
 
 /// Prepares a float model for INT8 quantization with per-channel weights: removes `Identity`
-/// nodes ([`remove_identities`]), folds batch norms into convolutions ([`fold_batch_norm`]),
+/// nodes ([`remove_identities`]), fuses decomposed `HardSigmoid`s
+/// ([`fuse_hard_sigmoids`](super::fuse_hard_sigmoids)), folds batch norms into convolutions ([`fold_batch_norm`]),
 /// removes initializers and constants nothing reads any more ([`remove_unused_initializers`]) and
 /// sorts the nodes topologically. On error the model is unchanged.
 pub fn simplify_for_quantization(
@@ -579,12 +582,14 @@ pub fn simplify_for_quantization(
     let graph = model_graph_mut(model)?;
     let mut work = graph.clone();
     let identities = remove_identities(&mut work);
+    let hard_sigmoids = super::fuse_hard_sigmoids(&mut work)?;
     let fold = fold_batch_norm(&mut work, resolver)?;
     let unused = remove_unused_initializers(&mut work);
     toposort_in_place(&mut work)?;
     *graph = work;
     Ok(SimplifyReport {
         identities,
+        hard_sigmoids,
         fold,
         unused,
     })

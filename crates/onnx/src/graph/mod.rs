@@ -34,6 +34,7 @@ pub mod attr;
 mod edit;
 mod error;
 mod fold;
+mod fuse;
 mod index;
 mod node;
 mod opset;
@@ -54,6 +55,7 @@ pub use fold::{
     BATCH_NORM_EPSILON, FoldReport, FoldedPair, SimplifyReport, SkipReason, SkippedPair,
     fold_batch_norm, remove_identities, remove_unused_initializers, simplify_for_quantization,
 };
+pub use fuse::fuse_hard_sigmoids;
 pub use index::{Consumer, GraphIndex, Producer, subgraph_captures};
 pub use node::{NodeBuilder, NodeExt, is_default_domain};
 pub use opset::{

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use kiln_onnx::graph::{GraphIndex, NodeExt, Producer};
-use kiln_onnx::proto::GraphProto;
+use kiln_onnx::proto::{GraphProto, NodeProto};
 
 /// Below this, SiLU (`x * sigmoid(x)`) is within [`SILU_DEAD_ZONE_ERROR`] of 0: the lower end of
 /// a SiLU input's range.
@@ -139,13 +139,36 @@ pub struct ActivationUse {
     pub activation: Activation,
     /// Its output tensor.
     pub output: String,
-    /// For SiLU, the `Sigmoid` output between the tensor and the `Mul`.
-    pub sigmoid: Option<String>,
+    /// For an activation written as `x * gate(x)` (SiLU: `Sigmoid`; `HardSwish`: `HardSigmoid`
+    /// with alpha 1/6 and beta 1/2), the gate's output and function.
+    pub gate: Option<(String, Activation)>,
+}
+
+/// The activation a product `x * gate(x)` computes, for the gate node reading `x`: SiLU for a
+/// `Sigmoid`, `HardSwish` for `HardSigmoid(alpha = 1/6, beta = 1/2)`.
+fn gated(gate: &NodeProto) -> Option<(Activation, Activation)> {
+    if !gate.domain.is_empty() {
+        return None;
+    }
+    match gate.op_type.as_str() {
+        "Sigmoid" => Some((Activation::Silu, Activation::Sigmoid)),
+        "HardSigmoid" => {
+            let alpha = gate.attr_f("alpha").unwrap_or(0.2);
+            let beta = gate.attr_f("beta").unwrap_or(0.5);
+            let hard_swish = (alpha - 1.0 / 6.0).abs() < 1e-6 && (beta - 0.5).abs() < 1e-6;
+            hard_swish.then_some((
+                Activation::HardSwish,
+                Activation::HardSigmoid { alpha, beta },
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// The activation reading `tensor`, when it is its only reader: `HardSwish(t)`, `Relu(t)`,
-/// `HardSigmoid(t)`, or the SiLU pair `Sigmoid(t)` + `Mul(t, Sigmoid(t))` where nothing else
-/// reads the `Sigmoid`. `None` for graph outputs and anything else.
+/// `HardSigmoid(t)`, or a gated pair `gate(t)` + `Mul(t, gate(t))` where nothing else reads the
+/// gate: SiLU (`Sigmoid`) or `HardSwish` (`HardSigmoid` with alpha 1/6, beta 1/2). `None` for
+/// graph outputs and anything else.
 pub fn sole_activation(
     graph: &GraphProto,
     index: &GraphIndex,
@@ -159,7 +182,7 @@ pub fn sole_activation(
         Some(ActivationUse {
             activation,
             output: graph.node[node].output.first()?.clone(),
-            sigmoid: None,
+            gate: None,
         })
     };
     match consumers {
@@ -182,31 +205,34 @@ pub fn sole_activation(
             }
         }
         [a, b] => {
-            let (sig, mul) = match (
+            let (gate, mul) = match (
                 graph.node[a.node].op_type.as_str(),
                 graph.node[b.node].op_type.as_str(),
             ) {
-                ("Sigmoid", "Mul") => (a.node, b.node),
-                ("Mul", "Sigmoid") => (b.node, a.node),
+                (_, "Mul") => (a.node, b.node),
+                ("Mul", _) => (b.node, a.node),
                 _ => return None,
             };
-            let (sig_node, mul_node) = (&graph.node[sig], &graph.node[mul]);
-            if !sig_node.domain.is_empty() || !mul_node.domain.is_empty() {
+            let (gate_node, mul_node) = (&graph.node[gate], &graph.node[mul]);
+            let (activation, gate_fn) = gated(gate_node)?;
+            if !mul_node.domain.is_empty()
+                || gate_node.input.first().map(String::as_str) != Some(tensor)
+            {
                 return None;
             }
-            let s = sig_node.output.first()?;
+            let g = gate_node.output.first()?;
             let reads = |x: &str| mul_node.input.iter().filter(|i| *i == x).count() == 1;
-            let only_mul_reads_sigmoid = matches!(index.consumers(s), [c] if c.node == mul);
+            let only_mul_reads_gate = matches!(index.consumers(g), [c] if c.node == mul);
             if mul_node.input.len() == 2
                 && reads(tensor)
-                && reads(s)
-                && only_mul_reads_sigmoid
-                && !index.is_graph_output(s)
+                && reads(g)
+                && only_mul_reads_gate
+                && !index.is_graph_output(g)
             {
                 Some(ActivationUse {
-                    activation: Activation::Silu,
+                    activation,
                     output: mul_node.output.first()?.clone(),
-                    sigmoid: Some(s.clone()),
+                    gate: Some((g.clone(), gate_fn)),
                 })
             } else {
                 None
@@ -217,7 +243,8 @@ pub fn sole_activation(
 }
 
 /// The activation producing `tensor`, with its input: `HardSwish`, `Relu`, `Sigmoid`,
-/// `HardSigmoid` nodes, and `Mul(x, Sigmoid(x))` (SiLU).
+/// `HardSigmoid` nodes, `Mul(x, Sigmoid(x))` (SiLU) and `Mul(x, HardSigmoid(x; 1/6, 1/2))`
+/// (`HardSwish`).
 pub fn produced_by_activation(
     graph: &GraphProto,
     index: &GraphIndex,
@@ -240,16 +267,15 @@ pub fn produced_by_activation(
             beta: n.attr_f("beta").unwrap_or(0.5),
         },
         "Mul" if n.input.len() == 2 => {
-            for (x, s) in [(0, 1), (1, 0)] {
-                let Some(Producer::Node { node: sig, .. }) = index.producer(&n.input[s]) else {
+            for (x, g) in [(0, 1), (1, 0)] {
+                let Some(Producer::Node { node: gate, .. }) = index.producer(&n.input[g]) else {
                     continue;
                 };
-                let sig = &graph.node[sig];
-                if sig.op_type == "Sigmoid"
-                    && sig.domain.is_empty()
-                    && sig.input.first() == Some(&n.input[x])
+                let gate = &graph.node[gate];
+                if gate.input.first() == Some(&n.input[x])
+                    && let Some((activation, _)) = gated(gate)
                 {
-                    return Some((Activation::Silu, n.input[x].clone()));
+                    return Some((activation, n.input[x].clone()));
                 }
             }
             return None;
@@ -379,10 +405,13 @@ pub enum Derivation {
         /// Its output, which calibration measures.
         output: String,
     },
-    /// The `Sigmoid` of `input` (inside a SiLU): `[sigmoid(lo), sigmoid(hi)]`.
-    SigmoidOf {
-        /// The `Sigmoid` input.
+    /// The gate of a gated activation (the `Sigmoid` of a SiLU, the `HardSigmoid` of a
+    /// `HardSwish` product) of `input`: `[gate(lo), gate(hi)]` (gates are non-decreasing).
+    GateOf {
+        /// The gate's input.
         input: String,
+        /// The gate's function.
+        gate: Activation,
     },
 }
 
@@ -417,13 +446,14 @@ impl Derivations {
                     output: used.output.clone(),
                 },
             );
-            if let Some(s) = used.sigmoid
-                && tensors.contains(s.as_str())
+            if let Some((g, gate)) = used.gate
+                && tensors.contains(g.as_str())
             {
                 rules.insert(
-                    s,
-                    Derivation::SigmoidOf {
+                    g,
+                    Derivation::GateOf {
                         input: t.to_owned(),
+                        gate,
                     },
                 );
             }
@@ -432,11 +462,11 @@ impl Derivations {
         let derived: BTreeSet<String> = rules.keys().cloned().collect();
         rules.retain(|_, rule| match rule {
             Derivation::PreActivation { output, .. } => !derived.contains(output),
-            Derivation::SigmoidOf { .. } => true,
+            Derivation::GateOf { .. } => true,
         });
         let kept: BTreeSet<String> = rules.keys().cloned().collect();
         rules.retain(|_, rule| match rule {
-            Derivation::SigmoidOf { input } => kept.contains(input),
+            Derivation::GateOf { input, .. } => kept.contains(input),
             Derivation::PreActivation { .. } => true,
         });
         Derivations { rules }
@@ -473,12 +503,12 @@ impl Derivations {
             }
         }
         for (t, rule) in &self.rules {
-            if let Derivation::SigmoidOf { input } = rule
+            if let Derivation::GateOf { input, gate } = rule
                 && let Some(&(lo, hi)) = ranges.get(input)
             {
                 ranges
                     .entry(t.clone())
-                    .or_insert((sigmoid(lo), sigmoid(hi)));
+                    .or_insert((gate.apply(lo), gate.apply(hi)));
             }
         }
     }
@@ -574,7 +604,10 @@ mod tests {
         let used = sole_activation(&g, &index, "c1").expect("silu");
         assert_eq!(used.activation, Activation::Silu);
         assert_eq!(
-            (used.output.as_str(), used.sigmoid.as_deref()),
+            (
+                used.output.as_str(),
+                used.gate.as_ref().map(|(g, _)| g.as_str())
+            ),
             ("a1", Some("s1"))
         );
         assert_eq!(
@@ -658,10 +691,63 @@ mod tests {
         assert_eq!(floor("cubic"), None, "cubic resizing can undershoot");
         assert_eq!(floor("c1"), None);
         assert_eq!(floor("gated"), Some(HARD_SWISH_MIN));
-        assert_eq!(floor("product"), None, "a product of two signed tensors has no floor");
+        assert_eq!(
+            floor("product"),
+            None,
+            "a product of two signed tensors has no floor"
+        );
+        // The gate of `x * HardSigmoid(x; 1/6, 1/2)` is a HardSwish: floor -0.375 (here a2 is
+        // gated by a HardSigmoid of c2, not of a2, so it is only a gated product).
+        assert_eq!(
+            produced_by_activation(&g, &index, "gated").map(|(a, _)| a),
+            None
+        );
         for t in ["c1", "a1", "sum", "pooled", "cat"] {
             assert!(image_batch(&g, &index, t), "{t}");
         }
         assert!(!image_batch(&g, &index, "flat"));
+    }
+
+    #[test]
+    fn hard_swish_written_as_a_gated_product_is_a_hard_swish() {
+        let hsig = |input: &str, output: &str, alpha: f32| {
+            NodeBuilder::new("HardSigmoid")
+                .name(output)
+                .input(input)
+                .output(output)
+                .attr_f("alpha", alpha)
+                .attr_f("beta", 0.5)
+                .build()
+        };
+        let g = graph(
+            vec![
+                node("Conv", &["x", "w"], "c1"),
+                hsig("c1", "g1", 1.0 / 6.0),
+                node("Mul", &["g1", "c1"], "a1"),
+                node("Conv", &["a1", "w"], "c2"),
+                hsig("c2", "g2", 0.2),
+                node("Mul", &["c2", "g2"], "a2"),
+            ],
+            &["a2"],
+        );
+        let index = GraphIndex::new(&g).expect("index");
+        let used = sole_activation(&g, &index, "c1").expect("hard swish");
+        assert_eq!(used.activation, Activation::HardSwish);
+        assert_eq!(used.output, "a1");
+        assert_eq!(used.gate.as_ref().map(|(t, _)| t.as_str()), Some("g1"));
+        assert_eq!(
+            produced_by_activation(&g, &index, "a1"),
+            Some((Activation::HardSwish, "c1".to_owned()))
+        );
+        // alpha 0.2 is a plain HardSigmoid gate, not a HardSwish.
+        assert_eq!(sole_activation(&g, &index, "c2"), None);
+        assert_eq!(produced_by_activation(&g, &index, "a2"), None);
+
+        let tensors = ["c1", "g1", "a1"];
+        let d = Derivations::new(&g, &index, tensors);
+        let mut ranges: HashMap<String, (f32, f32)> = [("a1".to_owned(), (-0.3, 4.0))].into();
+        d.fill(&mut ranges);
+        assert_eq!(ranges["c1"], (-3.0, 4.0));
+        assert_eq!(ranges["g1"], (0.0, 1.0));
     }
 }

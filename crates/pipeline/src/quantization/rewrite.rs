@@ -19,7 +19,7 @@ use kiln_onnx::graph::{
 };
 use kiln_onnx::proto::GraphProto;
 
-use super::activations::{self, Activation};
+use super::activations;
 use super::placement::Plan;
 use super::qparams::{
     ActivationParams, quantize_bias, quantize_weights_last_axis, quantize_weights_per_channel,
@@ -320,9 +320,10 @@ pub fn apply(
 
 /// Narrows a tensor's range where its readers cannot tell values apart: below −3 `HardSwish` is
 /// 0, outside `[-β/α, (1-β)/α]` `HardSigmoid` saturates, below 0 `Relu` is 0. Applies only when
-/// every reader is such an op (exact). A tensor read only by a SiLU (`Mul(x, Sigmoid(x))`) is
-/// clipped at [`activations::SILU_DEAD_ZONE`], which changes the SiLU by at most
-/// [`activations::SILU_DEAD_ZONE_ERROR`].
+/// every reader is such an op (exact). A tensor read only by a gated activation is clipped to
+/// that activation's dead zone: `Mul(x, HardSigmoid(x; 1/6, 1/2))` is a `HardSwish` (exact), and
+/// `Mul(x, Sigmoid(x))` is clipped at [`activations::SILU_DEAD_ZONE`], which changes the SiLU by at
+/// most [`activations::SILU_DEAD_ZONE_ERROR`].
 fn dead_zone(
     graph: &GraphProto,
     index: &graph::GraphIndex,
@@ -335,7 +336,7 @@ fn dead_zone(
         return (lo, hi);
     }
     if let Some(used) = activations::sole_activation(graph, index, tensor)
-        && used.activation == Activation::Silu
+        && used.gate.is_some()
     {
         let (a, b) = used.activation.dead_zone();
         return (lo.max(a), hi.min(b));
@@ -514,7 +515,16 @@ mod tests {
                 node("HardSwish", &["c2"], "a2"),
                 node("Conv", &["a2", "w"], "c3"),
                 node("Relu", &["c3"], "a3"),
-                node("Add", &["a3", "c3"], "y"),
+                node("Add", &["a3", "c3"], "a4"),
+                node("Conv", &["a4", "w"], "c4"),
+                NodeBuilder::new("HardSigmoid")
+                    .name("g4")
+                    .input("c4")
+                    .output("g4")
+                    .attr_f("alpha", 1.0 / 6.0)
+                    .attr_f("beta", 0.5)
+                    .build(),
+                node("Mul", &["c4", "g4"], "y"),
             ],
             output: vec![ValueInfoProto {
                 name: "y".to_owned(),
@@ -528,6 +538,8 @@ mod tests {
         assert_eq!(narrowed("c2"), (-3.0, 50.0));
         // c3 is also read by the Add: every value matters.
         assert_eq!(narrowed("c3"), (-100.0, 50.0));
+        // x * HardSigmoid(x; 1/6, 1/2) is a HardSwish.
+        assert_eq!(narrowed("c4"), (-3.0, 50.0));
         assert_eq!(narrowed("y"), (-100.0, 50.0));
     }
 }
