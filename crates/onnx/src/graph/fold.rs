@@ -125,7 +125,8 @@ pub struct FoldReport {
 pub struct SimplifyReport {
     /// `Identity` nodes removed.
     pub identities: usize,
-    /// Decomposed `HardSigmoid`s fused into one node ([`fuse_hard_sigmoids`](super::fuse_hard_sigmoids)).
+    /// Decomposed `HardSigmoid`s fused into one node ([`fuse_hard_swishes`](super::fuse_hard_swishes),
+    /// [`fuse_hard_sigmoids`](super::fuse_hard_sigmoids)).
     pub hard_sigmoids: usize,
     /// Batch norms folded and skipped.
     pub fold: FoldReport,
@@ -572,7 +573,8 @@ pub fn remove_unused_initializers(graph: &mut GraphProto) -> usize {
 
 /// Prepares a float model for INT8 quantization with per-channel weights: removes `Identity`
 /// nodes ([`remove_identities`]), fuses decomposed `HardSigmoid`s
-/// ([`fuse_hard_sigmoids`](super::fuse_hard_sigmoids)), folds batch norms into convolutions ([`fold_batch_norm`]),
+/// ([`fuse_hard_sigmoids`](super::fuse_hard_sigmoids)), folds batch norms and scalar scales and
+/// shifts after convolutions ([`scalar_affine_to_batch_norm`](super::scalar_affine_to_batch_norm)) into convolutions ([`fold_batch_norm`]),
 /// removes initializers and constants nothing reads any more ([`remove_unused_initializers`]) and
 /// sorts the nodes topologically. On error the model is unchanged.
 pub fn simplify_for_quantization(
@@ -582,8 +584,18 @@ pub fn simplify_for_quantization(
     let graph = model_graph_mut(model)?;
     let mut work = graph.clone();
     let identities = remove_identities(&mut work);
-    let hard_sigmoids = super::fuse_hard_sigmoids(&mut work)?;
-    let fold = fold_batch_norm(&mut work, resolver)?;
+    let hard_sigmoids =
+        super::fuse_hard_swishes(&mut work)? + super::fuse_hard_sigmoids(&mut work)?;
+    let mut fold = fold_batch_norm(&mut work, resolver)?;
+    // Scalar scales and shifts after convolutions (possibly freed by the first fold) as batch
+    // norms, folded the same way.
+    let affine = super::scalar_affine_to_batch_norm(&mut work)?;
+    if affine > 0 {
+        // The second pass sees every batch norm still there: its skips replace the first's.
+        let more = fold_batch_norm(&mut work, resolver)?;
+        fold.folded.extend(more.folded);
+        fold.skipped = more.skipped;
+    }
     let unused = remove_unused_initializers(&mut work);
     toposort_in_place(&mut work)?;
     *graph = work;

@@ -55,7 +55,7 @@ pub use fold::{
     BATCH_NORM_EPSILON, FoldReport, FoldedPair, SimplifyReport, SkipReason, SkippedPair,
     fold_batch_norm, remove_identities, remove_unused_initializers, simplify_for_quantization,
 };
-pub use fuse::fuse_hard_sigmoids;
+pub use fuse::{fuse_hard_sigmoids, fuse_hard_swishes, scalar_affine_to_batch_norm};
 pub use index::{Consumer, GraphIndex, Producer, subgraph_captures};
 pub use node::{NodeBuilder, NodeExt, is_default_domain};
 pub use opset::{

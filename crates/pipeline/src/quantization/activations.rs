@@ -304,9 +304,22 @@ fn keeps_floor(node: &kiln_onnx::proto::NodeProto) -> bool {
     }
 }
 
+/// The value of a scalar float constant (initializer or `Constant` output).
+fn scalar_constant(graph: &GraphProto, index: &GraphIndex, name: &str) -> Option<f32> {
+    let weight = index.find_weight(graph, name)?;
+    match kiln_onnx::graph::tensor_to_f32(&weight.tensor)
+        .ok()?
+        .as_slice()
+    {
+        [v] if v.is_finite() => Some(*v),
+        _ => None,
+    }
+}
+
 /// A value every element of `tensor` is known to be at least: an activation's floor, carried
-/// through data movement, pooling, nearest/linear resizing, `Concat` and gating by a
-/// `Sigmoid`/`HardSigmoid` output, and summed over `Add`.
+/// through data movement, pooling, nearest/linear resizing, `Concat`, gating by a
+/// `Sigmoid`/`HardSigmoid` output and scalar shifts and non-negative scales, and summed over
+/// `Add`.
 pub fn known_floor(graph: &GraphProto, index: &GraphIndex, tensor: &str) -> Option<f32> {
     floor_at(graph, index, tensor, 0)
 }
@@ -324,6 +337,19 @@ fn floor_at(graph: &GraphProto, index: &GraphIndex, tensor: &str, depth: usize) 
     let n = &graph.node[node];
     if !n.domain.is_empty() {
         return None;
+    }
+    if (n.op_type == "Add" || n.op_type == "Mul") && n.input.len() == 2 {
+        // A scalar constant operand: shift, or scale by a non-negative factor.
+        for (x, c) in [(0, 1), (1, 0)] {
+            if let Some(c) = scalar_constant(graph, index, &n.input[c]) {
+                let f = floor_at(graph, index, &n.input[x], depth + 1)?;
+                return match n.op_type.as_str() {
+                    "Add" => Some(f + c),
+                    _ if c >= 0.0 => Some(f * c),
+                    _ => None,
+                };
+            }
+        }
     }
     if n.op_type == "Add" && n.input.len() == 2 {
         let a = floor_at(graph, index, &n.input[0], depth + 1)?;
@@ -675,13 +701,25 @@ mod tests {
                 node("HardSigmoid", &["c2"], "gate"),
                 node("Mul", &["a2", "gate"], "gated"),
                 node("Mul", &["a2", "a1"], "product"),
+                node("Mul", &["a2", "two"], "scaled"),
+                node("Add", &["scaled", "two"], "shifted"),
+                node("Mul", &["minus", "a2"], "flipped"),
             ],
-            &["cat", "mixed", "cubic", "flat", "gated", "product"],
+            &[
+                "cat", "mixed", "cubic", "flat", "gated", "product", "shifted", "flipped",
+            ],
         );
         g.initializer
             .push(kiln_onnx::graph::tensor_from_values("w", &[1, 1, 1, 1], &[1.0f32]).expect("w"));
+        g.initializer
+            .push(kiln_onnx::graph::scalar_tensor("two", 2.0f32));
+        g.initializer
+            .push(kiln_onnx::graph::scalar_tensor("minus", -1.0f32));
         let index = GraphIndex::new(&g).expect("index");
         let floor = |t: &str| known_floor(&g, &index, t);
+        assert_eq!(floor("scaled"), Some(2.0 * HARD_SWISH_MIN));
+        assert_eq!(floor("shifted"), Some(2.0 * HARD_SWISH_MIN + 2.0));
+        assert_eq!(floor("flipped"), None, "a negative scale flips the bound");
         assert_eq!(floor("a1"), Some(SILU_MIN));
         assert_eq!(floor("sum"), Some(SILU_MIN + HARD_SWISH_MIN));
         assert_eq!(floor("pooled"), floor("sum"));
