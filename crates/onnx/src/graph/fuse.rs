@@ -75,6 +75,16 @@ fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
 }
 
+/// Removes the nodes at `positions`, keeping the order of the others.
+fn remove_positions(graph: &mut GraphProto, positions: &HashSet<usize>) {
+    let mut i = 0;
+    graph.node.retain(|_| {
+        let keep = !positions.contains(&i);
+        i += 1;
+        keep
+    });
+}
+
 /// One match: the nodes it replaces, the input and the `HardSigmoid` parameters.
 struct Match {
     nodes: Vec<usize>,
@@ -208,12 +218,7 @@ pub fn fuse_hard_sigmoids(graph: &mut GraphProto) -> Result<usize, super::GraphE
     for (at, node) in replace {
         graph.node[at] = node;
     }
-    let mut i = 0;
-    graph.node.retain(|_| {
-        let keep = !remove.contains(&i);
-        i += 1;
-        keep
-    });
+    remove_positions(graph, &remove);
     Ok(count)
 }
 
@@ -290,12 +295,7 @@ pub fn fuse_hard_swishes(graph: &mut GraphProto) -> Result<usize, super::GraphEr
             .build();
         remove.extend([clip, mul]);
     }
-    let mut i = 0;
-    graph.node.retain(|_| {
-        let keep = !remove.contains(&i);
-        i += 1;
-        keep
-    });
+    remove_positions(graph, &remove);
     Ok(count)
 }
 
@@ -392,12 +392,7 @@ pub fn scalar_affine_to_batch_norm(graph: &mut GraphProto) -> Result<usize, supe
             remove.insert(a);
         }
     }
-    let mut i = 0;
-    graph.node.retain(|_| {
-        let keep = !remove.contains(&i);
-        i += 1;
-        keep
-    });
+    remove_positions(graph, &remove);
     Ok(count)
 }
 

@@ -11,11 +11,12 @@
 use std::collections::HashSet;
 
 use kiln_onnx::Model;
-use kiln_onnx::graph::{self, GraphIndex, NameGen, NodeBuilder, tensor_from_values};
+use kiln_onnx::graph::{self, GraphIndex, NameGen, NodeBuilder};
+use kiln_onnx::proto::GraphProto;
 use kiln_onnx::proto::tensor_proto::DataType;
-use kiln_onnx::proto::{GraphProto, ValueInfoProto};
 
 use crate::error::PipelineError;
+use crate::stats::in_graph::{add_reduction_constants, reduce_axis1, unshaped_float_output};
 
 /// The prefix of every name of the INT8 half.
 pub const INT8_PREFIX: &str = "kiln_int8/";
@@ -78,14 +79,7 @@ pub fn comparison_model(
     let mut names = NameGen::new(graph);
     let shape = names.fresh("kiln_compare_flatten_shape");
     let axes = names.fresh("kiln_compare_axes");
-    graph
-        .initializer
-        .push(tensor_from_values(&shape, &[2], &[0i64, -1])?);
-    if opset >= 18 {
-        graph
-            .initializer
-            .push(tensor_from_values(&axes, &[1], &[1i64])?);
-    }
+    add_reduction_constants(graph, &shape, &axes, opset)?;
     let mut nodes = Vec::new();
     let mut outputs = Vec::new();
     let sum_squares = |names: &mut NameGen, nodes: &mut Vec<_>, input: &str, what: &str| {
@@ -98,17 +92,7 @@ pub fn comparison_model(
                 .build(),
         );
         let out = names.fresh(&format!("{input}_kiln_{what}"));
-        let mut node = NodeBuilder::new("ReduceSumSquare")
-            .name(out.clone())
-            .input(flat)
-            .output(out.clone())
-            .attr_i("keepdims", 0);
-        node = if opset >= 18 {
-            node.input(axes.clone())
-        } else {
-            node.attr_ints("axes", [1])
-        };
-        nodes.push(node.build());
+        nodes.push(reduce_axis1("ReduceSumSquare", &flat, &out, &axes, opset));
         out
     };
     for t in compared {
@@ -126,18 +110,9 @@ pub fn comparison_model(
         outputs.push((t.clone(), d2, n2));
     }
     graph.node.extend(nodes);
-    let mut float = graph::tensor_type_proto(DataType::Float as i32, &[]);
-    if let Some(kiln_onnx::proto::type_proto::Value::TensorType(t)) = float.value.as_mut() {
-        t.shape = None;
-    }
     for (_, d, n) in &outputs {
-        for name in [d, n] {
-            graph.output.push(ValueInfoProto {
-                name: name.clone(),
-                r#type: Some(float.clone()),
-                ..Default::default()
-            });
-        }
+        graph.output.push(unshaped_float_output(d));
+        graph.output.push(unshaped_float_output(n));
     }
     graph::toposort_in_place(graph)?;
     Ok(Comparison { model, outputs })

@@ -21,7 +21,7 @@ use kiln_onnx::graph::{
     tensor_type_proto,
 };
 use kiln_onnx::proto::tensor_proto::DataType;
-use kiln_onnx::proto::{GraphProto, ValueInfoProto};
+use kiln_onnx::proto::{GraphProto, NodeProto, ValueInfoProto};
 use ndarray::Array2;
 
 use super::{StatKind, StatsLayout};
@@ -40,6 +40,60 @@ pub struct InGraphStats {
     pub bounded: Vec<(String, f32, String)>,
     /// Tensors exposed whole.
     pub exposed: Vec<String>,
+}
+
+/// `op` (`ReduceMin`, `ReduceMax`, `ReduceSumSquare`, ...) of the `[N, K]` tensor `flat` over
+/// axis 1 without keeping it: `[N]`. From opset 18 the axes are the input `axes` (an initializer
+/// holding `[1]`), before that an attribute.
+pub(crate) fn reduce_axis1(
+    op: &str,
+    flat: &str,
+    output: &str,
+    axes: &str,
+    opset: i64,
+) -> NodeProto {
+    let node = NodeBuilder::new(op)
+        .name(output)
+        .input(flat)
+        .output(output)
+        .attr_i("keepdims", 0);
+    if opset >= 18 {
+        node.input(axes).build()
+    } else {
+        node.attr_ints("axes", [1]).build()
+    }
+}
+
+/// Adds the constants [`reduce_axis1`] reductions read: `shape` = `[0, -1]` (the `Reshape` to
+/// `[N, K]`) and, from opset 18, `axes` = `[1]`.
+pub(crate) fn add_reduction_constants(
+    graph: &mut GraphProto,
+    shape: &str,
+    axes: &str,
+    opset: i64,
+) -> Result<(), PipelineError> {
+    graph
+        .initializer
+        .push(tensor_from_values(shape, &[2], &[0i64, -1])?);
+    if opset >= 18 {
+        graph
+            .initializer
+            .push(tensor_from_values(axes, &[1], &[1i64])?);
+    }
+    Ok(())
+}
+
+/// A float graph output declared without a shape (per-sample reductions: `[N]`).
+pub(crate) fn unshaped_float_output(name: &str) -> ValueInfoProto {
+    let mut float = tensor_type_proto(DataType::Float as i32, &[]);
+    if let Some(kiln_onnx::proto::type_proto::Value::TensorType(t)) = float.value.as_mut() {
+        t.shape = None;
+    }
+    ValueInfoProto {
+        name: name.to_owned(),
+        r#type: Some(float),
+        ..Default::default()
+    }
 }
 
 /// Whether every statistic of `kinds` can be computed from per-sample extremes.
@@ -104,17 +158,7 @@ pub fn add_stat_reductions(
         );
         if let Some(floor) = floor {
             let out = names.fresh(&format!("{tensor}_kiln_ReduceMax"));
-            let mut node = NodeBuilder::new("ReduceMax")
-                .name(out.clone())
-                .input(flat.clone())
-                .output(out.clone())
-                .attr_i("keepdims", 0);
-            node = if opset >= 18 {
-                node.input(axes.clone())
-            } else {
-                node.attr_ints("axes", [1])
-            };
-            nodes.push(node.build());
+            nodes.push(reduce_axis1("ReduceMax", &flat, &out, &axes, opset));
             outputs.push(out.clone());
             result.bounded.push((tensor.to_owned(), floor, out));
             continue;
@@ -122,17 +166,7 @@ pub fn add_stat_reductions(
         let mut pair = Vec::new();
         for op in ["ReduceMin", "ReduceMax"] {
             let out = names.fresh(&format!("{tensor}_kiln_{op}"));
-            let mut node = NodeBuilder::new(op)
-                .name(names.fresh(&format!("{tensor}_kiln_{op}")))
-                .input(flat.clone())
-                .output(out.clone())
-                .attr_i("keepdims", 0);
-            node = if opset >= 18 {
-                node.input(axes.clone())
-            } else {
-                node.attr_ints("axes", [1])
-            };
-            nodes.push(node.build());
+            nodes.push(reduce_axis1(op, &flat, &out, &axes, opset));
             outputs.push(out.clone());
             pair.push(out);
         }
@@ -140,27 +174,11 @@ pub fn add_stat_reductions(
         result.reduced.push((tensor.to_owned(), min, max));
     }
     if !result.reduced.is_empty() || !result.bounded.is_empty() {
-        graph
-            .initializer
-            .push(tensor_from_values(&shape, &[2], &[0i64, -1])?);
-        if opset >= 18 {
-            graph
-                .initializer
-                .push(tensor_from_values(&axes, &[1], &[1i64])?);
-        }
+        add_reduction_constants(graph, &shape, &axes, opset)?;
         graph.node.extend(nodes);
-        // Per-sample extremes: float tensors of shape [N], declared without a shape.
-        let mut float = tensor_type_proto(DataType::Float as i32, &[]);
-        if let Some(kiln_onnx::proto::type_proto::Value::TensorType(t)) = float.value.as_mut() {
-            t.shape = None;
-        }
-        for name in outputs {
-            graph.output.push(ValueInfoProto {
-                name,
-                r#type: Some(float.clone()),
-                ..Default::default()
-            });
-        }
+        graph
+            .output
+            .extend(outputs.into_iter().map(|name| unshaped_float_output(&name)));
     }
     graph::add_outputs(graph, &result.exposed, &AddOutputsOptions::default())?;
     tracing::debug!(

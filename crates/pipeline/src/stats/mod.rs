@@ -28,7 +28,7 @@
 
 mod cache;
 mod histogram;
-mod in_graph;
+pub(crate) mod in_graph;
 mod reducers;
 mod scan;
 
