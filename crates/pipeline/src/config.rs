@@ -265,6 +265,25 @@ impl RangeEstimator {
         }
     }
 
+    /// The statistics the upper end alone needs, for a tensor whose lower end is known (an
+    /// activation's floor). `None` when the estimator needs the whole distribution.
+    pub fn upper_stat_kinds(&self) -> Option<Vec<StatKind>> {
+        match self {
+            RangeEstimator::MinMax => Some(vec![StatKind::Max]),
+            RangeEstimator::MeanMinMax => Some(vec![StatKind::MeanMax]),
+            RangeEstimator::Quantile { .. } | RangeEstimator::Mse => None,
+        }
+    }
+
+    /// The upper end from statistics collected with [`upper_stat_kinds`](Self::upper_stat_kinds).
+    pub fn upper(&self, stats: &TensorStats) -> Option<f32> {
+        match self {
+            RangeEstimator::MinMax => stats.max(),
+            RangeEstimator::MeanMinMax => stats.mean_max(),
+            RangeEstimator::Quantile { .. } | RangeEstimator::Mse => None,
+        }
+    }
+
     /// The range this estimator gives from collected statistics (`mse` applies to
     /// [`RangeEstimator::Mse`] only). `None` when the statistics it needs are missing.
     pub fn range(&self, stats: &TensorStats, mse: &MseOptions) -> Option<(f32, f32)> {

@@ -7,7 +7,8 @@
 //! 3. **Calibrate**: the engine runs the calibration subset once with the plan's tensors exposed,
 //!    reducing each batch as it arrives (memory independent of the number of samples). Ranges
 //!    that follow from others ([`Derivations`]: pre-activation tensors, a SiLU's `Sigmoid`) are
-//!    not measured but derived afterwards.
+//!    not measured but derived afterwards, and a tensor with a known floor ([`known_floor`]: an
+//!    activation output and sums, pools, concatenations of them) has only its upper end measured.
 //! 4. **Rewrite** ([`rewrite::apply`]) and drop the float weights nothing reads any more.
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,7 @@ use kiln_onnx::Model;
 use kiln_onnx::graph::{self, GraphIndex, UpgradeOptions};
 use serde_json::json;
 
-use super::activations::Derivations;
+use super::activations::{Derivations, known_floor};
 use super::placement::{self, PlacementOptions, Plan};
 use super::rewrite::{self, RewriteReport};
 use crate::config::DefaultQuantizationParams;
@@ -108,13 +109,30 @@ impl DefaultQuantization {
         // Calibration: one pass over the subset, the plan's tensors exposed and reduced.
         let estimator = self.params.range_estimator.activations;
         let kinds = estimator.stat_kinds(self.params.histogram_bins);
-        let derivations = {
+        // Ranges that follow from others are derived, not measured; a tensor with a known floor
+        // (an activation output) needs only its upper end measured.
+        let (derivations, floors) = {
             let index = GraphIndex::new(graph)?;
-            Derivations::new(graph, &index, plan.stat_tensors())
+            let derivations = Derivations::new(graph, &index, plan.stat_tensors());
+            let floors: HashMap<String, f32> = match estimator.upper_stat_kinds() {
+                Some(_) => derivations
+                    .measured(plan.stat_tensors())
+                    .into_iter()
+                    .filter_map(|t| Some((t.clone(), known_floor(graph, &index, &t)?)))
+                    .collect(),
+                None => HashMap::new(),
+            };
+            (derivations, floors)
         };
+        let upper_kinds = estimator.upper_stat_kinds().unwrap_or_default();
         let mut layout = StatsLayout::new();
         for tensor in derivations.measured(plan.stat_tensors()) {
-            for kind in &kinds {
+            let kinds = if floors.contains_key(&tensor) {
+                &upper_kinds
+            } else {
+                &kinds
+            };
+            for kind in kinds {
                 layout.add(&tensor, *kind);
             }
         }
@@ -163,7 +181,16 @@ impl DefaultQuantization {
         let mse = MseOptions::default();
         let mut ranges: HashMap<String, (f32, f32)> = statistics
             .iter()
-            .filter_map(|(tensor, stats)| Some((tensor.to_owned(), estimator.range(stats, &mse)?)))
+            .filter_map(|(tensor, stats)| {
+                let range = match floors.get(tensor) {
+                    Some(&floor) => {
+                        let upper = estimator.upper(stats)?;
+                        (floor.min(upper), upper)
+                    }
+                    None => estimator.range(stats, &mse)?,
+                };
+                Some((tensor.to_owned(), range))
+            })
             .collect();
         derivations.fill(&mut ranges);
         plan.fill_covered(&mut ranges);

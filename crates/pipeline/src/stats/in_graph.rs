@@ -11,10 +11,11 @@
 //! needs no special case. Tensors needing other statistics (histograms, per-channel) are exposed
 //! whole, as [`add_stat_outputs`](super::add_stat_outputs) does.
 //!
-//! An activation output (`HardSwish`, SiLU, `Relu`, ...) has a known least value, so only its
-//! maximum is reduced, after a `GlobalMaxPool` for image batches; ONNX Runtime runs that pool in
-//! the blocked (NCHWc) layout its fused convolutions write, so measuring does not force a layout
-//! conversion of the whole activation. The floor stands in for the per-sample minimum.
+//! A tensor whose layout asks only for maxima ([`StatKind::Max`], [`StatKind::MeanMax`]: the
+//! quantizer does so for activation outputs, whose least value it knows) gets a single
+//! `ReduceMax`, after a `GlobalMaxPool` for image batches; ONNX Runtime runs that pool in the
+//! blocked (NCHWc) layout its fused convolutions write, so measuring does not force a layout
+//! conversion of the whole activation.
 
 use kiln_onnx::graph::{
     self, AddOutputsOptions, GraphIndex, NameGen, NodeBuilder, tensor_from_values,
@@ -26,7 +27,7 @@ use ndarray::Array2;
 
 use super::{StatKind, StatsLayout};
 use crate::error::PipelineError;
-use crate::quantization::activations::{image_batch, known_floor};
+use crate::quantization::activations::image_batch;
 use crate::tensor::{Tensor, TensorMap};
 
 /// Which tensors are reduced in the graph, and the outputs carrying their extremes.
@@ -34,10 +35,8 @@ use crate::tensor::{Tensor, TensorMap};
 pub struct InGraphStats {
     /// `(tensor, per-sample min output, per-sample max output)`.
     pub reduced: Vec<(String, String, String)>,
-    /// `(tensor, its floor, per-sample max output)`: activation outputs, whose least value is
-    /// known, so only their maximum is measured and the floor stands for every sample's minimum
-    /// (a lower bound, which is all a range needs).
-    pub bounded: Vec<(String, f32, String)>,
+    /// `(tensor, per-sample max output)`: tensors whose layout asks for maxima only.
+    pub maxima: Vec<(String, String)>,
     /// Tensors exposed whole.
     pub exposed: Vec<String>,
 }
@@ -131,14 +130,15 @@ pub fn add_stat_reductions(
             result.exposed.push(tensor.to_owned());
             continue;
         }
-        // An activation output (and sums, concatenations, pooling of them) has a known floor:
-        // measure only its maximum, with a
-        // `GlobalMaxPool` first when the tensor is an image batch (ONNX Runtime runs it in its
-        // blocked layout, where the activation already is, and the reduction then reads only
-        // `[N, C]`).
-        let floor = known_floor(graph, &index, tensor);
+        // Only maxima asked for (the caller knows the lower end, e.g. an activation's floor):
+        // reduce the maximum alone, after a `GlobalMaxPool` when the tensor is an image batch
+        // (ONNX Runtime runs it in the blocked layout its fused convolutions write, and the
+        // reduction then reads only `[N, C]`).
+        let max_only = !kinds
+            .iter()
+            .any(|k| matches!(k, StatKind::Min | StatKind::MeanMin));
         let mut source = tensor.to_owned();
-        if floor.is_some() && image_batch(graph, &index, tensor) {
+        if max_only && image_batch(graph, &index, tensor) {
             source = names.fresh(&format!("{tensor}_kiln_GlobalMaxPool"));
             nodes.push(
                 NodeBuilder::new("GlobalMaxPool")
@@ -156,11 +156,11 @@ pub fn add_stat_reductions(
                 .output(flat.clone())
                 .build(),
         );
-        if let Some(floor) = floor {
+        if max_only {
             let out = names.fresh(&format!("{tensor}_kiln_ReduceMax"));
             nodes.push(reduce_axis1("ReduceMax", &flat, &out, &axes, opset));
             outputs.push(out.clone());
-            result.bounded.push((tensor.to_owned(), floor, out));
+            result.maxima.push((tensor.to_owned(), out));
             continue;
         }
         let mut pair = Vec::new();
@@ -173,7 +173,7 @@ pub fn add_stat_reductions(
         let (min, max) = (pair[0].clone(), pair[1].clone());
         result.reduced.push((tensor.to_owned(), min, max));
     }
-    if !result.reduced.is_empty() || !result.bounded.is_empty() {
+    if !result.reduced.is_empty() || !result.maxima.is_empty() {
         add_reduction_constants(graph, &shape, &axes, opset)?;
         graph.node.extend(nodes);
         graph
@@ -183,7 +183,7 @@ pub fn add_stat_reductions(
     graph::add_outputs(graph, &result.exposed, &AddOutputsOptions::default())?;
     tracing::debug!(
         min_max = result.reduced.len(),
-        max_only = result.bounded.len(),
+        max_only = result.maxima.len(),
         exposed = result.exposed.len(),
         "statistics reduced in the graph"
     );
@@ -193,7 +193,7 @@ pub fn add_stat_reductions(
 
 impl InGraphStats {
     /// Replaces each reduced tensor's two outputs in `extra` by an `[N, 2]` batch of its per-sample
-    /// `[min, max]`, under the tensor's name.
+    /// `[min, max]` (`[N, 1]` maxima for max-only tensors), under the tensor's name.
     pub fn assemble(&self, extra: &mut TensorMap) -> Result<(), PipelineError> {
         for (tensor, min, max) in &self.reduced {
             let (Some(Tensor::F32(lo)), Some(Tensor::F32(hi))) =
@@ -220,7 +220,7 @@ impl InGraphStats {
             }
             extra.insert(tensor.clone(), pairs.into_dyn());
         }
-        for (tensor, floor, max) in &self.bounded {
+        for (tensor, max) in &self.maxima {
             let Some(Tensor::F32(hi)) = extra.remove(max) else {
                 return Err(PipelineError::Output {
                     name: tensor.clone(),
@@ -228,12 +228,13 @@ impl InGraphStats {
                         .to_owned(),
                 });
             };
-            let mut pairs = Array2::<f32>::zeros((hi.len(), 2));
-            for (i, b) in hi.iter().enumerate() {
-                pairs[[i, 0]] = floor.min(*b);
-                pairs[[i, 1]] = *b;
-            }
-            extra.insert(tensor.clone(), pairs.into_dyn());
+            let hi: Vec<f32> = hi.iter().copied().collect();
+            let column =
+                Array2::from_shape_vec((hi.len(), 1), hi).map_err(|e| PipelineError::Output {
+                    name: tensor.clone(),
+                    reason: e.to_string(),
+                })?;
+            extra.insert(tensor.clone(), column.into_dyn());
         }
         Ok(())
     }
