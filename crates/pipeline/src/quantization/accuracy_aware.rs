@@ -84,6 +84,14 @@ impl AccuracyAwareQuantization {
         model: &Model,
         engine: &mut dyn Engine,
     ) -> Result<(Quantized, SearchReport), PipelineError> {
+        if self.params.quantization.bias_correction {
+            return Err(Self::error(
+                "bias_correction",
+                "not with AccuracyAwareQuantization: a layer returned to float must keep its \
+                 original bias, and re-planning does not track corrected ones; use \
+                 DefaultQuantization for bias correction",
+            ));
+        }
         let Some(metric) = engine.metric() else {
             return Err(Self::error(
                 "metric",

@@ -18,16 +18,18 @@ use kiln_onnx::graph::{self, GraphIndex, UpgradeOptions};
 use serde_json::json;
 
 use super::activations::{Derivations, known_floor};
+use super::bias;
 use super::placement::{self, PlacementOptions, Plan};
 use super::rewrite::{self, RewriteReport};
 use crate::config::DefaultQuantizationParams;
-use crate::engine::{Engine, PredictOptions};
+use crate::engine::{Engine, KeepOutputs, PredictOptions};
 use crate::error::PipelineError;
 use crate::model::CompressedModel;
 use crate::model::model_digest;
 use crate::pipeline::{Algorithm, AlgorithmReport};
 use crate::sampler::SubsetSampler;
 use crate::stats::{MseOptions, StatsCache, StatsKey, StatsLayout, fingerprint};
+use crate::tensor::Tensor;
 
 /// POT's `DefaultQuantization` on ONNX QDQ (see the module docs).
 #[derive(Debug, Clone)]
@@ -88,17 +90,7 @@ impl DefaultQuantization {
         model: &Model,
         engine: &mut dyn Engine,
     ) -> Result<Quantized, PipelineError> {
-        if self.params.bias_correction {
-            return Err(PipelineError::InvalidParam {
-                algorithm: "DefaultQuantization".to_owned(),
-                param: "bias_correction".to_owned(),
-                reason:
-                    "not supported: correcting every layer's bias at once lowered the accuracy \
-                         of U8S8 QDQ models in kiln's measurements; leave it false"
-                        .to_owned(),
-            });
-        }
-        let prepared = prepare(model)?;
+        let mut prepared = prepare(model)?;
         let options = PlacementOptions {
             ignored: self.params.ignored_scope.clone(),
             ..PlacementOptions::default()
@@ -195,7 +187,12 @@ impl DefaultQuantization {
         derivations.fill(&mut ranges);
         plan.fill_covered(&mut ranges);
 
-        let (model, rewrite) = build(&prepared, &plan, &ranges)?;
+        let (mut model, mut rewrite) = build(&prepared, &plan, &ranges)?;
+        if self.params.bias_correction {
+            let corrected = correct_biases(engine, &mut prepared, &model, &sampler)?;
+            tracing::debug!(corrected, "bias correction");
+            (model, rewrite) = build(&prepared, &plan, &ranges)?;
+        }
         Ok(Quantized {
             prepared,
             plan,
@@ -212,6 +209,50 @@ impl DefaultQuantization {
             },
         })
     }
+}
+
+/// Measures each quantized convolution's local mean output shift on the calibration samples
+/// ([`bias::shift_model`]) and subtracts it from the convolution's bias in `prepared`. Returns how
+/// many biases changed.
+fn correct_biases(
+    engine: &mut dyn Engine,
+    prepared: &mut Model,
+    quantized: &Model,
+    sampler: &SubsetSampler,
+) -> Result<usize, PipelineError> {
+    let shift = bias::shift_model(prepared, quantized)?;
+    let names: Vec<String> = shift.outputs.iter().map(|(_, o)| o.clone()).collect();
+    engine.set_model(&CompressedModel::single("bias correction", shift.model))?;
+    let p = engine.predict(
+        &PredictOptions::new()
+            .sampler(sampler)
+            .keep(KeepOutputs::Named(names)),
+    )?;
+    let mut shifts: HashMap<String, Vec<f64>> = HashMap::new();
+    for (conv, output) in &shift.outputs {
+        let mut sum: Vec<f64> = Vec::new();
+        let mut samples = 0usize;
+        for outputs in p.outputs.values() {
+            let Some(Tensor::F32(v)) = outputs.get(output) else {
+                continue;
+            };
+            if sum.is_empty() {
+                sum = vec![0.0; v.len()];
+            }
+            if v.len() != sum.len() {
+                continue;
+            }
+            for (s, x) in sum.iter_mut().zip(v.iter()) {
+                *s += f64::from(*x);
+            }
+            samples += 1;
+        }
+        if samples > 0 {
+            let n = samples as f64;
+            shifts.insert(conv.clone(), sum.into_iter().map(|s| s / n).collect());
+        }
+    }
+    bias::apply_shifts(prepared, &shifts)
 }
 
 /// Raises the opset to 13 when lower and simplifies the graph for quantization.

@@ -4,6 +4,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`activations`] | dead zones, floors and inverses of activations; derived ranges |
+//! | [`bias`] | bias correction: each layer's own mean output shift, measured on FP32 inputs |
 //! | [`compare`] | FP32 and INT8 side by side in one graph, differences reduced in place |
 //! | [`qparams`] | U8 activations, S8 per-channel weights, INT32 biases |
 //! | [`placement`] | where Q/DQ goes: graph-aware rules, shared scales, what stays float |
@@ -16,6 +17,7 @@
 
 pub mod accuracy_aware;
 pub mod activations;
+pub mod bias;
 pub mod compare;
 pub mod default;
 pub mod placement;
