@@ -309,11 +309,12 @@ pub struct QuantizeArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
     pub stat_batch: usize,
 
-    /// Bias correction (`bias_correction`): one more pass over the calibration samples measures
-    /// each quantized convolution's own mean output shift on FP32 inputs and subtracts it from
-    /// its bias. Not with `--max-drop`.
+    /// Skip bias correction. By default (`bias_correction`) one more pass over 32 calibration
+    /// samples measures each quantized convolution's own mean output shift on FP32 inputs and
+    /// subtracts it from its bias (YOLOv8n: relative L2 to FP32 0.040 -> 0.031). `--max-drop`
+    /// never corrects biases.
     #[arg(long)]
-    pub bias_correction: bool,
+    pub no_bias_correction: bool,
 
     /// Leave the nodes whose name matches this regular expression in float (repeatable; searched
     /// in the name, anchor with `^...$` for whole names).

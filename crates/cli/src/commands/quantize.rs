@@ -449,7 +449,9 @@ impl AlgorithmChoice {
             "shuffle_data": true,
             "seed": 0,
         });
-        if args.bias_correction
+        // Bias correction by default; the accuracy-aware search re-plans without it.
+        if !args.no_bias_correction
+            && args.max_drop.is_none()
             && let Value::Object(map) = &mut params
         {
             map.insert("bias_correction".into(), json!(true));
@@ -618,9 +620,12 @@ mod tests {
             default.config,
             json!([{"name": "DefaultQuantization", "params": {
                 "preset": "performance", "stat_subset_size": 300, "stat_batch_size": 1,
-                "shuffle_data": true, "seed": 0}}])
+                "shuffle_data": true, "seed": 0, "bias_correction": true}}])
         );
         assert_eq!(default.subset, Subset::Random { size: 300, seed: 0 });
+        let plain = AlgorithmChoice::from_args(&args(&["--no-bias-correction"]), None)
+            .expect("no bias correction");
+        assert!(plain.config[0]["params"].get("bias_correction").is_none());
 
         let aa = AlgorithmChoice::from_args(
             &args(&[
@@ -644,6 +649,7 @@ mod tests {
         assert_eq!(params["maximal_drop"], 0.02);
         assert_eq!(params["ignored_scope"]["patterns"][0], "^/model.22/");
         assert_eq!(params["preset"], "mixed");
+        assert!(params.get("bias_correction").is_none(), "{params}");
         assert_eq!((aa.batch, aa.subset.size(1000)), (4, 50));
     }
 

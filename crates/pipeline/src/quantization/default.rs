@@ -27,7 +27,7 @@ use crate::error::PipelineError;
 use crate::model::CompressedModel;
 use crate::model::model_digest;
 use crate::pipeline::{Algorithm, AlgorithmReport};
-use crate::sampler::SubsetSampler;
+use crate::sampler::{BatchSampler, SubsetSampler};
 use crate::stats::{MseOptions, StatsCache, StatsKey, StatsLayout, fingerprint};
 use crate::tensor::Tensor;
 
@@ -189,7 +189,13 @@ impl DefaultQuantization {
 
         let (mut model, mut rewrite) = build(&prepared, &plan, &ranges)?;
         if self.params.bias_correction {
-            let corrected = correct_biases(engine, &mut prepared, &model, &sampler)?;
+            let corrected = correct_biases(
+                engine,
+                &mut prepared,
+                &model,
+                &sampler,
+                self.params.stat_batch_size,
+            )?;
             tracing::debug!(corrected, "bias correction");
             (model, rewrite) = build(&prepared, &plan, &ranges)?;
         }
@@ -211,6 +217,9 @@ impl DefaultQuantization {
     }
 }
 
+/// Calibration samples the bias-correction pass uses (the first of the calibration subset).
+pub const BIAS_CORRECTION_SAMPLES: usize = 32;
+
 /// Measures each quantized convolution's local mean output shift on the calibration samples
 /// ([`bias::shift_model`]) and subtracts it from the convolution's bias in `prepared`. Returns how
 /// many biases changed.
@@ -219,13 +228,23 @@ fn correct_biases(
     prepared: &mut Model,
     quantized: &Model,
     sampler: &SubsetSampler,
+    batch: usize,
 ) -> Result<usize, PipelineError> {
     let shift = bias::shift_model(prepared, quantized)?;
     let names: Vec<String> = shift.outputs.iter().map(|(_, o)| o.clone()).collect();
     engine.set_model(&CompressedModel::single("bias correction", shift.model))?;
+    // A mean per channel over every position of this many samples is already precise; more would
+    // only lengthen the extra pass (FP32, INT8 and the local re-runs: about three FP32 passes).
+    let indices: Vec<usize> = sampler
+        .indices()
+        .iter()
+        .copied()
+        .take(BIAS_CORRECTION_SAMPLES)
+        .collect();
+    let subset = BatchSampler::with_subset(indices, batch.max(1));
     let p = engine.predict(
         &PredictOptions::new()
-            .sampler(sampler)
+            .sampler(&subset)
             .keep(KeepOutputs::Named(names)),
     )?;
     let mut shifts: HashMap<String, Vec<f64>> = HashMap::new();
