@@ -7,8 +7,9 @@
 //! bias; the per-channel mean of its difference to the FP32 output is that layer's shift. Measuring
 //! every layer on FP32 inputs keeps the corrections independent of each other: correcting all layers
 //! at once from the INT8 model's own outputs would count an upstream layer's shift again in every
-//! layer below it. One pass over the calibration subset; per sample the engine hands back one number
-//! per output channel and layer.
+//! layer below it. One pass over the first
+//! [`BIAS_CORRECTION_SAMPLES`](super::default::BIAS_CORRECTION_SAMPLES) calibration samples; per
+//! sample the engine hands back one number per output channel and layer.
 
 use std::collections::HashMap;
 
