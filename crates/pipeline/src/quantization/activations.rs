@@ -543,6 +543,7 @@ impl Derivations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quantization::test_graph::{graph, node};
     use kiln_onnx::graph::NodeBuilder;
 
     #[test]
@@ -585,28 +586,6 @@ mod tests {
             beta: 0.5,
         };
         assert_eq!(hs.dead_zone(), (-2.5, 2.5));
-    }
-
-    fn graph(nodes: Vec<kiln_onnx::proto::NodeProto>, outputs: &[&str]) -> GraphProto {
-        GraphProto {
-            node: nodes,
-            output: outputs
-                .iter()
-                .map(|o| kiln_onnx::proto::ValueInfoProto {
-                    name: (*o).to_owned(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
-    }
-
-    fn node(op: &str, inputs: &[&str], output: &str) -> kiln_onnx::proto::NodeProto {
-        NodeBuilder::new(op)
-            .name(output)
-            .inputs(inputs.iter().copied())
-            .output(output)
-            .build()
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod default;
 pub mod placement;
 pub mod qparams;
 pub mod rewrite;
+#[cfg(test)]
+mod test_graph;
 
 pub use accuracy_aware::{AccuracyAwareQuantization, SearchReport};
 pub use default::{DefaultQuantization, Quantized};

@@ -493,21 +493,13 @@ fn add_u8(graph: &mut GraphProto, names: &mut NameGen, name: &str, value: u8) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quantization::test_graph::{self, node};
     use kiln_onnx::graph::NodeBuilder;
-    use kiln_onnx::proto::{NodeProto, ValueInfoProto};
-
-    fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
-        NodeBuilder::new(op)
-            .name(output)
-            .inputs(inputs.iter().copied())
-            .output(output)
-            .build()
-    }
 
     #[test]
     fn dead_zones_narrow_only_tensors_every_reader_ignores_there() {
-        let graph = GraphProto {
-            node: vec![
+        let g = test_graph::graph(
+            vec![
                 node("Conv", &["x", "w"], "c1"),
                 node("Sigmoid", &["c1"], "s1"),
                 node("Mul", &["c1", "s1"], "a1"),
@@ -526,14 +518,10 @@ mod tests {
                     .build(),
                 node("Mul", &["c4", "g4"], "y"),
             ],
-            output: vec![ValueInfoProto {
-                name: "y".to_owned(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let index = graph::GraphIndex::new(&graph).expect("index");
-        let narrowed = |t: &str| dead_zone(&graph, &index, t, -100.0, 50.0);
+            &["y"],
+        );
+        let index = graph::GraphIndex::new(&g).expect("index");
+        let narrowed = |t: &str| dead_zone(&g, &index, t, -100.0, 50.0);
         assert_eq!(narrowed("c1"), (activations::SILU_DEAD_ZONE, 50.0));
         assert_eq!(narrowed("c2"), (-3.0, 50.0));
         // c3 is also read by the Add: every value matters.
