@@ -157,6 +157,15 @@ pub fn shift_model(prepared: &Model, quantized: &Model) -> Result<ShiftModel, Pi
     for (_, shift) in &outputs {
         graph.output.push(unshaped_float_output(shift));
     }
+    // Only the FP32 half, the INT8 constants and the re-runs feed the shifts: the INT8 half's
+    // own activations are dead here, and the runtime would compute them anyway.
+    graph::prune_dead_nodes(
+        graph,
+        &graph::PruneOptions {
+            initializers: true,
+            value_info: true,
+        },
+    )?;
     graph::toposort_in_place(graph)?;
     Ok(ShiftModel { model, outputs })
 }
