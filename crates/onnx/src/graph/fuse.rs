@@ -19,17 +19,8 @@
 
 use std::collections::HashSet;
 
-use super::{GraphIndex, NameGen, NodeBuilder, NodeExt, Producer, tensor_to_f32};
+use super::{GraphIndex, NameGen, NodeBuilder, NodeExt, Producer};
 use crate::proto::{GraphProto, NodeProto};
-
-/// A scalar float constant (initializer or `Constant` output), if `name` is one.
-fn scalar(graph: &GraphProto, index: &GraphIndex, name: &str) -> Option<f32> {
-    let weight = index.find_weight(graph, name)?;
-    match tensor_to_f32(&weight.tensor).ok()?.as_slice() {
-        [v] => Some(*v),
-        _ => None,
-    }
-}
 
 /// The node producing `tensor` when it is a default-domain `op` node whose output only `reader`
 /// reads (and is no graph output).
@@ -47,12 +38,16 @@ fn single_use_producer<'g>(
     (n.is_op(op) && single).then_some((node, n))
 }
 
-/// `Add(x, a)` with a scalar `a`: `(x, a)`.
-fn add_scalar(graph: &GraphProto, index: &GraphIndex, node: &NodeProto) -> Option<(String, f32)> {
+/// A binary node with one scalar constant operand: `(the other operand, the scalar)`.
+fn scalar_operand(
+    graph: &GraphProto,
+    index: &GraphIndex,
+    node: &NodeProto,
+) -> Option<(String, f32)> {
     let [l, r] = node.input.as_slice() else {
         return None;
     };
-    match (scalar(graph, index, l), scalar(graph, index, r)) {
+    match (index.scalar_f32(graph, l), index.scalar_f32(graph, r)) {
         (None, Some(a)) => Some((l.clone(), a)),
         (Some(a), None) => Some((r.clone(), a)),
         _ => None,
@@ -62,7 +57,7 @@ fn add_scalar(graph: &GraphProto, index: &GraphIndex, node: &NodeProto) -> Optio
 /// `Clip(t, lo, hi)` bounds (opset 11+ inputs, or the older attributes).
 fn clip_bounds(graph: &GraphProto, index: &GraphIndex, node: &NodeProto) -> Option<(f32, f32)> {
     let bound = |slot: usize, attr: &str, default: f32| match node.input.get(slot) {
-        Some(name) if !name.is_empty() => scalar(graph, index, name),
+        Some(name) if !name.is_empty() => index.scalar_f32(graph, name),
         _ => Some(node.attr_f(attr).unwrap_or(default)),
     };
     Some((
@@ -105,7 +100,7 @@ fn shifted_clip(
         return None;
     }
     let (add, add_node) = single_use_producer(graph, index, clip_node.input.first()?, "Add")?;
-    let (x, a) = add_scalar(graph, index, add_node)?;
+    let (x, a) = scalar_operand(graph, index, add_node)?;
     Some((clip, add, x, a, hi))
 }
 
@@ -120,7 +115,7 @@ fn match_at(graph: &GraphProto, index: &GraphIndex, at: usize) -> Option<Match> 
             let [num, den] = node.input.as_slice() else {
                 return None;
             };
-            let d = scalar(graph, index, den)?;
+            let d = index.scalar_f32(graph, den)?;
             let (clip, add, x, a, hi) = shifted_clip(graph, index, num)?;
             close(hi, d).then(|| Match {
                 nodes: vec![add, clip, at],
@@ -131,15 +126,8 @@ fn match_at(graph: &GraphProto, index: &GraphIndex, at: usize) -> Option<Match> 
         }
         // Clip(Add(x, a), 0, h) * c with c * h = 1
         "Mul" => {
-            let [l, r] = node.input.as_slice() else {
-                return None;
-            };
-            let (t, c) = match (scalar(graph, index, l), scalar(graph, index, r)) {
-                (None, Some(c)) => (l, c),
-                (Some(c), None) => (r, c),
-                _ => return None,
-            };
-            let (clip, add, x, a, hi) = shifted_clip(graph, index, t)?;
+            let (t, c) = scalar_operand(graph, index, node)?;
+            let (clip, add, x, a, hi) = shifted_clip(graph, index, &t)?;
             close(c * hi, 1.0).then(|| Match {
                 nodes: vec![add, clip, at],
                 input: x,
@@ -154,16 +142,9 @@ fn match_at(graph: &GraphProto, index: &GraphIndex, at: usize) -> Option<Match> 
                 return None;
             }
             let (add, add_node) = single_use_producer(graph, index, node.input.first()?, "Add")?;
-            let (scaled, b) = add_scalar(graph, index, add_node)?;
+            let (scaled, b) = scalar_operand(graph, index, add_node)?;
             let (mul, mul_node) = single_use_producer(graph, index, &scaled, "Mul")?;
-            let [l, r] = mul_node.input.as_slice() else {
-                return None;
-            };
-            let (x, s) = match (scalar(graph, index, l), scalar(graph, index, r)) {
-                (None, Some(s)) => (l.clone(), s),
-                (Some(s), None) => (r.clone(), s),
-                _ => return None,
-            };
+            let (x, s) = scalar_operand(graph, index, mul_node)?;
             Some(Match {
                 nodes: vec![mul, add, at],
                 input: x,
@@ -237,15 +218,15 @@ pub fn fuse_hard_swishes(graph: &mut GraphProto) -> Result<usize, super::GraphEr
             continue;
         }
         let divisor = match node.op_type.as_str() {
-            "Div" => scalar(graph, &index, &node.input[1]).map(|d| (&node.input[0], d)),
-            "Mul" => match (
-                scalar(graph, &index, &node.input[0]),
-                scalar(graph, &index, &node.input[1]),
-            ) {
-                (None, Some(c)) if c != 0.0 => Some((&node.input[0], 1.0 / c)),
-                (Some(c), None) if c != 0.0 => Some((&node.input[1], 1.0 / c)),
-                _ => None,
-            },
+            "Div" => index
+                .scalar_f32(graph, &node.input[1])
+                .map(|d| (&node.input[0], d)),
+            "Mul" => scalar_operand(graph, &index, node)
+                .filter(|(_, c)| *c != 0.0)
+                .and_then(|(t, c)| {
+                    let at = node.input.iter().position(|i| *i == t)?;
+                    Some((&node.input[at], 1.0 / c))
+                }),
             _ => None,
         };
         let Some((product, d)) = divisor else {
@@ -308,15 +289,9 @@ pub fn fuse_hard_swishes(graph: &mut GraphProto) -> Result<usize, super::GraphEr
 pub fn scalar_affine_to_batch_norm(graph: &mut GraphProto) -> Result<usize, super::GraphError> {
     let index = GraphIndex::new(graph)?;
     let mut names = NameGen::new(graph);
-    let scalar_operand = |node: &NodeProto, tensor: &str| -> Option<f32> {
-        let [l, r] = node.input.as_slice() else {
-            return None;
-        };
-        match (l == tensor, r == tensor) {
-            (true, false) => scalar(graph, &index, r),
-            (false, true) => scalar(graph, &index, l),
-            _ => None,
-        }
+    // `node` reads `tensor` and a scalar constant: the scalar.
+    let scalar_with = |node: &NodeProto, tensor: &str| -> Option<f32> {
+        scalar_operand(graph, &index, node).and_then(|(other, c)| (other == tensor).then_some(c))
     };
     // (mul, add, conv output, channels, s, t)
     let mut found: Vec<(usize, Option<usize>, String, usize, f32, f32)> = Vec::new();
@@ -344,7 +319,7 @@ pub fn scalar_affine_to_batch_norm(graph: &mut GraphProto) -> Result<usize, supe
         if !mul_node.is_op("Mul") {
             continue;
         }
-        let Some(s) = scalar_operand(mul_node, y) else {
+        let Some(s) = scalar_with(mul_node, y) else {
             continue;
         };
         let Some(m) = mul_node.output.first() else {
@@ -352,7 +327,7 @@ pub fn scalar_affine_to_batch_norm(graph: &mut GraphProto) -> Result<usize, supe
         };
         let add = match index.consumers(m) {
             [next] if !index.is_graph_output(m) && graph.node[next.node].is_op("Add") => {
-                scalar_operand(&graph.node[next.node], m).map(|t| (next.node, t))
+                scalar_with(&graph.node[next.node], m).map(|t| (next.node, t))
             }
             _ => None,
         };

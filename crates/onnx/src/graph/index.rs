@@ -278,6 +278,16 @@ impl GraphIndex {
     pub fn find_weight<'g>(&self, graph: &'g GraphProto, name: &str) -> Option<WeightRef<'g>> {
         weight_at(graph, name, self.producer(name)?)
     }
+
+    /// The value of `name` when it is a constant (initializer or `Constant` output) holding
+    /// exactly one number, read as `f32`.
+    pub fn scalar_f32(&self, graph: &GraphProto, name: &str) -> Option<f32> {
+        let weight = self.find_weight(graph, name)?;
+        match super::tensor_to_f32(&weight.tensor).ok()?.as_slice() {
+            [v] => Some(*v),
+            _ => None,
+        }
+    }
 }
 
 /// The type of a `Constant` node's output, from whichever `value*` attribute it carries.

@@ -304,18 +304,6 @@ fn keeps_floor(node: &kiln_onnx::proto::NodeProto) -> bool {
     }
 }
 
-/// The value of a scalar float constant (initializer or `Constant` output).
-fn scalar_constant(graph: &GraphProto, index: &GraphIndex, name: &str) -> Option<f32> {
-    let weight = index.find_weight(graph, name)?;
-    match kiln_onnx::graph::tensor_to_f32(&weight.tensor)
-        .ok()?
-        .as_slice()
-    {
-        [v] if v.is_finite() => Some(*v),
-        _ => None,
-    }
-}
-
 /// A value every element of `tensor` is known to be at least: an activation's floor, carried
 /// through data movement, pooling, nearest/linear resizing, `Concat`, gating by a
 /// `Sigmoid`/`HardSigmoid` output and scalar shifts and non-negative scales, and summed over
@@ -341,7 +329,10 @@ fn floor_at(graph: &GraphProto, index: &GraphIndex, tensor: &str, depth: usize) 
     if (n.op_type == "Add" || n.op_type == "Mul") && n.input.len() == 2 {
         // A scalar constant operand: shift, or scale by a non-negative factor.
         for (x, c) in [(0, 1), (1, 0)] {
-            if let Some(c) = scalar_constant(graph, index, &n.input[c]) {
+            if let Some(c) = index
+                .scalar_f32(graph, &n.input[c])
+                .filter(|c| c.is_finite())
+            {
                 let f = floor_at(graph, index, &n.input[x], depth + 1)?;
                 return match n.op_type.as_str() {
                     "Add" => Some(f + c),
