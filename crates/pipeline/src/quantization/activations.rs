@@ -718,15 +718,7 @@ mod tests {
 
     #[test]
     fn hard_swish_written_as_a_gated_product_is_a_hard_swish() {
-        let hsig = |input: &str, output: &str, alpha: f32| {
-            NodeBuilder::new("HardSigmoid")
-                .name(output)
-                .input(input)
-                .output(output)
-                .attr_f("alpha", alpha)
-                .attr_f("beta", 0.5)
-                .build()
-        };
+        use crate::quantization::test_graph::hard_sigmoid as hsig;
         let g = graph(
             vec![
                 node("Conv", &["x", "w"], "c1"),

@@ -494,7 +494,6 @@ fn add_u8(graph: &mut GraphProto, names: &mut NameGen, name: &str, value: u8) ->
 mod tests {
     use super::*;
     use crate::quantization::test_graph::{self, node};
-    use kiln_onnx::graph::NodeBuilder;
 
     #[test]
     fn dead_zones_narrow_only_tensors_every_reader_ignores_there() {
@@ -509,13 +508,7 @@ mod tests {
                 node("Relu", &["c3"], "a3"),
                 node("Add", &["a3", "c3"], "a4"),
                 node("Conv", &["a4", "w"], "c4"),
-                NodeBuilder::new("HardSigmoid")
-                    .name("g4")
-                    .input("c4")
-                    .output("g4")
-                    .attr_f("alpha", 1.0 / 6.0)
-                    .attr_f("beta", 0.5)
-                    .build(),
+                test_graph::hard_sigmoid("c4", "g4", 1.0 / 6.0),
                 node("Mul", &["c4", "g4"], "y"),
             ],
             &["y"],

@@ -12,6 +12,17 @@ pub(crate) fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
         .build()
 }
 
+/// `HardSigmoid(input; alpha, beta = 1/2)` named after its output.
+pub(crate) fn hard_sigmoid(input: &str, output: &str, alpha: f32) -> NodeProto {
+    NodeBuilder::new("HardSigmoid")
+        .name(output)
+        .input(input)
+        .output(output)
+        .attr_f("alpha", alpha)
+        .attr_f("beta", 0.5)
+        .build()
+}
+
 /// A graph of `nodes` with `outputs` as its (untyped) graph outputs.
 pub(crate) fn graph(nodes: Vec<NodeProto>, outputs: &[&str]) -> GraphProto {
     GraphProto {
